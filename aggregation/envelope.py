@@ -1,0 +1,74 @@
+"""The one error envelope every error response of the BFF is written in (SPEC section 5)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+
+from aggregation.tracing import TRACE_HEADER, trace_id_for
+
+
+class ErrorCode(StrEnum):
+    INVALID_REQUEST = "INVALID_REQUEST"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
+    VERSION_RETIRED = "VERSION_RETIRED"
+    RATE_LIMITED = "RATE_LIMITED"
+    USER_PROFILE_UNAVAILABLE = "USER_PROFILE_UNAVAILABLE"
+    CATALOG_UNAVAILABLE = "CATALOG_UNAVAILABLE"
+    CONTRACT_UNAVAILABLE = "CONTRACT_UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+def error_response(
+    status: int,
+    code: ErrorCode,
+    message: str,
+    *,
+    trace_id: str,
+    retryable: bool = False,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The envelope as a response. ``message`` must already be safe to show a client."""
+    body = {
+        "error": {
+            "code": str(code),
+            "message": message,
+            "traceId": trace_id,
+            "retryable": retryable,
+        }
+    }
+    response = HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+    response[TRACE_HEADER] = trace_id
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(
+        400, ErrorCode.INVALID_REQUEST, "The request is malformed.", trace_id=trace_id_for(request)
+    )
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(
+        403, ErrorCode.FORBIDDEN, "This client may not do that.", trace_id=trace_id_for(request)
+    )
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(
+        404, ErrorCode.NOT_FOUND, "No such resource.", trace_id=trace_id_for(request)
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        500, ErrorCode.INTERNAL, "An internal error occurred.", trace_id=trace_id_for(request)
+    )

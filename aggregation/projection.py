@@ -1,0 +1,372 @@
+"""Projection of downstream payloads through a contract version's field whitelist.
+
+Rules are compiled once into a plan of plain tuples (names to look up, allowed Python
+types, flags); applying the plan per request is dictionary look-ups and type checks, with
+no path parsing. Only whitelisted output paths ever leave: anything else in a payload is
+dropped. A payload that does not match its declared source schema never raises; the
+mismatch is reported as a :class:`Drift` and the output gets ``None`` (or nothing, for a
+field the schema says may be absent).
+
+Drift reasons: ``missing`` (an always-present field is absent), ``null`` (null where the
+schema says non-nullable), ``wrong_type``, ``not_in_enum`` (a value outside a closed
+enum), ``not_an_object`` and ``not_a_list``. A drift's ``path`` is the rule-style source
+path inside the section's source (inside each item for a list section); ``[]`` alone is
+an item of a list section and the empty path is the section's payload itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.paths import (
+    OutputLeaf,
+    OutputList,
+    OutputNode,
+    OutputObject,
+    ResolvedLeaf,
+    format_path,
+    layout,
+)
+from contracts.schema import Arr, EndpointSpec, Rule, Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A place where a payload did not match the source schema the code declares."""
+
+    section: str
+    path: str
+    reason: str
+
+
+MISSING = "missing"
+NULL = "null"
+WRONG_TYPE = "wrong_type"
+NOT_IN_ENUM = "not_in_enum"
+NOT_AN_OBJECT = "not_an_object"
+NOT_A_LIST = "not_a_list"
+
+_ABSENT: Any = object()  # a key not in the payload; distinct from an explicit null
+_OMIT: Any = object()  # an optional source is absent: the output key is left out
+
+_PY_TYPES = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+# Op tags. Ops are tuples so applying a plan is unpacking, not attribute look-ups.
+_LEAF, _SCALARS, _OBJECT, _LIST = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    is_list: bool
+    nullable: bool
+    ops: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionPlan:
+    """A compiled whitelist for one endpoint: ``project`` applies it to a section's payload."""
+
+    client: str
+    endpoint: str
+    sections: tuple[str, ...]
+    _compiled: Mapping[str, _Section] = field(repr=False, compare=False)
+
+    def project(self, section: str, payload: object) -> tuple[object, list[Drift]]:
+        """Project one section's payload: a source object, or a list of them for a list section.
+
+        Never raises on the payload; raises KeyError for a section the plan does not have.
+        """
+        compiled = self._compiled[section]
+        drifts: list[Drift] = []
+        if compiled.is_list:
+            if isinstance(payload, list):
+                result: object = _project_items(payload, compiled.ops, section, "[]", drifts)
+            elif payload is None and compiled.nullable:
+                result = None
+            else:
+                result = []
+                drifts.append(Drift(section, "", NOT_A_LIST))
+        elif isinstance(payload, dict):
+            result = _project_object(payload, compiled.ops, section, drifts)
+        else:
+            result = None
+            if payload is not None or not compiled.nullable:
+                reason = NULL if payload is None else NOT_AN_OBJECT
+                drifts.append(Drift(section, "", reason))
+        if len(drifts) > 1:
+            drifts = list(dict.fromkeys(drifts))
+        return result, drifts
+
+    def project_all(self, payloads: Mapping[str, object]) -> tuple[dict[str, object], list[Drift]]:
+        """Project every section of the plan, in the plan's order.
+
+        A section missing from ``payloads`` gets its empty default (``[]`` for a list,
+        ``None`` for an object) and no drift: the caller knows it as a degraded dependency.
+        """
+        projected: dict[str, object] = {}
+        drifts: list[Drift] = []
+        for name in self.sections:
+            if name in payloads:
+                projected[name], found = self.project(name, payloads[name])
+                drifts.extend(found)
+            else:
+                projected[name] = [] if self._compiled[name].is_list else None
+        return projected, drifts
+
+
+def compile_plan(endpoint: EndpointSpec, rules: Iterable[Rule]) -> ProjectionPlan:
+    """Compile ``rules`` for ``endpoint``; raises RuleError exactly as build_shape does."""
+    compiled = {
+        section_layout.section.name: _Section(
+            is_list=section_layout.section.kind == "list",
+            nullable=section_layout.section.nullable,
+            ops=_compile(section_layout.children, depth=0),
+        )
+        for section_layout in layout(endpoint, rules)
+    }
+    return ProjectionPlan(endpoint.client, endpoint.name, tuple(compiled), compiled)
+
+
+# -- compiling ------------------------------------------------------------------------------
+
+
+def _compile(nodes: Iterable[OutputNode], depth: int) -> tuple[tuple[Any, ...], ...]:
+    """Ops for ``nodes``, whose source context is the item of their ``depth``-th list."""
+    ops: list[tuple[Any, ...]] = []
+    for node in nodes:
+        if isinstance(node, OutputObject):
+            ops.append((_OBJECT, node.name, _compile(node.children, depth)))
+        elif isinstance(node, OutputList):
+            leaf = _some_leaf(node)
+            start = _context_start(leaf, depth)
+            end = leaf.lists[depth].segment
+            walk = _walk(leaf, start, end)
+            name, nullable, present, path = _step(leaf, end)
+            ops.append(
+                (
+                    _LIST,
+                    node.name,
+                    walk,
+                    name,
+                    nullable,
+                    present,
+                    path,
+                    path + "[]",
+                    _compile(node.children, depth + 1),
+                )
+            )
+        else:
+            assert isinstance(node, OutputLeaf)
+            leaf = node.leaf
+            last = len(leaf.segments) - 1
+            walk = _walk(leaf, _context_start(leaf, depth), last)
+            name, nullable, present, path = _step(leaf, last)
+            kind = leaf.field.kind
+            scalar = kind.items if isinstance(kind, Arr) else kind
+            assert isinstance(scalar, Scalar)
+            types = frozenset(t for name in scalar.types for t in _PY_TYPES[name])
+            allowed = (
+                frozenset(scalar.enum)
+                if scalar.enum is not None and not scalar.extensible
+                else None
+            )
+            tag = _SCALARS if isinstance(kind, Arr) else _LEAF
+            ops.append(
+                (tag, node.name, walk, name, types, allowed, nullable, present, path, scalar.types)
+            )
+    return tuple(ops)
+
+
+def _some_leaf(node: OutputNode) -> ResolvedLeaf:
+    while not isinstance(node, OutputLeaf):
+        node = node.children[0]
+    return node.leaf
+
+
+def _context_start(leaf: ResolvedLeaf, depth: int) -> int:
+    return leaf.lists[depth - 1].segment + 1 if depth else 0
+
+
+def _step(leaf: ResolvedLeaf, index: int) -> tuple[str, bool, bool, str]:
+    declared = leaf.fields[index]
+    path = format_path(leaf.segments[: index + 1]).removesuffix("[]")
+    return leaf.segments[index].name, declared.nullable, declared.always_present, path
+
+
+def _walk(leaf: ResolvedLeaf, start: int, end: int) -> tuple[tuple[str, bool, bool, str], ...]:
+    """The objects between a context and the segment at ``end``, to descend through."""
+    return tuple(_step(leaf, index) for index in range(start, end))
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+
+def _project_items(
+    items: list[Any], ops: tuple[tuple[Any, ...], ...], section: str, path: str, drifts: list[Drift]
+) -> list[dict[str, Any]]:
+    projected = []
+    for item in items:
+        if isinstance(item, dict):
+            projected.append(_project_object(item, ops, section, drifts))
+        else:
+            drifts.append(Drift(section, path, NOT_AN_OBJECT))
+    return projected
+
+
+def _project_object(
+    source: dict[str, Any], ops: tuple[tuple[Any, ...], ...], section: str, drifts: list[Drift]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for op in ops:
+        tag = op[0]
+        if tag == _OBJECT:
+            out[op[1]] = _project_object(source, op[2], section, drifts)
+            continue
+        container = source
+        if op[2]:
+            container = _descend(source, op[2], section, drifts)
+            if container is None:
+                out[op[1]] = None
+                continue
+            if container is _OMIT:
+                continue
+        if tag == _LEAF:
+            _, key, _, name, types, allowed, nullable, present, path, kinds = op
+            value = container.get(name, _ABSENT)
+            if type(value) in types and (allowed is None or value in allowed):
+                out[key] = value
+                continue
+            value = _off_schema(value, kinds, allowed, nullable, present, section, path, drifts)
+        elif tag == _LIST:
+            _, key, _, name, nullable, present, path, item_path, item_ops = op
+            value = container.get(name, _ABSENT)
+            if isinstance(value, list):
+                out[key] = _project_items(value, item_ops, section, item_path, drifts)
+                continue
+            value = _not_a_list(value, nullable, present, section, path, drifts)
+        else:
+            _, key, _, name, types, allowed, nullable, present, path, kinds = op
+            value = container.get(name, _ABSENT)
+            if isinstance(value, list):
+                out[key] = _scalars(value, types, kinds, allowed, section, path, drifts)
+                continue
+            value = _not_a_list(value, nullable, present, section, path, drifts)
+        if value is not _OMIT:
+            out[key] = value
+    return out
+
+
+def _descend(
+    source: dict[str, Any],
+    walk: tuple[tuple[str, bool, bool, str], ...],
+    section: str,
+    drifts: list[Drift],
+) -> Any:
+    """The object at the end of ``walk``; None to output a null, _OMIT to output nothing.
+
+    A null or absent object on the way is reported once, here, at its own path, and the
+    leaf becomes null (or is left out) without a second drift.
+    """
+    container = source
+    for name, nullable, present, path in walk:
+        value = container.get(name, _ABSENT)
+        if isinstance(value, dict):
+            container = value
+            continue
+        if value is _ABSENT:
+            if not present:
+                return _OMIT
+            drifts.append(Drift(section, path, MISSING))
+        elif value is None:
+            if not nullable:
+                drifts.append(Drift(section, path, NULL))
+        else:
+            drifts.append(Drift(section, path, NOT_AN_OBJECT))
+        return None
+    return container
+
+
+def _off_schema(
+    value: Any,
+    kinds: tuple[str, ...],
+    allowed: frozenset[str] | None,
+    nullable: bool,
+    present: bool,
+    section: str,
+    path: str,
+    drifts: list[Drift],
+) -> Any:
+    """The output for a scalar that missed the fast path: absent, null or off the schema."""
+    if value is _ABSENT:
+        if not present:
+            return _OMIT
+        drifts.append(Drift(section, path, MISSING))
+        return None
+    if value is None:
+        if not nullable:
+            drifts.append(Drift(section, path, NULL))
+        return None
+    if not _is_a(value, kinds):
+        drifts.append(Drift(section, path, WRONG_TYPE))
+        return None
+    if allowed is not None and value not in allowed:
+        drifts.append(Drift(section, path, NOT_IN_ENUM))
+        return None
+    return value
+
+
+def _not_a_list(
+    value: Any, nullable: bool, present: bool, section: str, path: str, drifts: list[Drift]
+) -> Any:
+    if value is _ABSENT:
+        if not present:
+            return _OMIT
+        drifts.append(Drift(section, path, MISSING))
+    elif value is None:
+        if not nullable:
+            drifts.append(Drift(section, path, NULL))
+    else:
+        drifts.append(Drift(section, path, NOT_A_LIST))
+    return None
+
+
+def _scalars(
+    values: list[Any],
+    types: frozenset[type],
+    kinds: tuple[str, ...],
+    allowed: frozenset[str] | None,
+    section: str,
+    path: str,
+    drifts: list[Drift],
+) -> list[Any]:
+    """The items of a list of scalars that match the schema; the others are dropped."""
+    kept = []
+    for value in values:
+        if type(value) in types or _is_a(value, kinds):
+            if allowed is None or value in allowed:
+                kept.append(value)
+            else:
+                drifts.append(Drift(section, path + "[]", NOT_IN_ENUM))
+        else:
+            drifts.append(Drift(section, path + "[]", WRONG_TYPE))
+    return kept
+
+
+def _is_a(value: Any, kinds: tuple[str, ...]) -> bool:
+    """The slow, subclass-aware type check; bool is neither an integer nor a number."""
+    if isinstance(value, bool):
+        return "boolean" in kinds
+    if isinstance(value, int):
+        return "integer" in kinds or "number" in kinds
+    if isinstance(value, float):
+        return "number" in kinds
+    if isinstance(value, str):
+        return "string" in kinds
+    return False

@@ -1,0 +1,143 @@
+"""Source schemas: the fields each internal service sends, spelled exactly as it sends them.
+
+The registry only lets a rule name a field declared here, and the shape of every contract
+version is computed from these declarations; changing one changes the fingerprint of
+every version that uses it, which is what the deploy gate watches.
+"""
+
+from __future__ import annotations
+
+from contracts.schema import (
+    boolean,
+    integer,
+    list_of,
+    nested,
+    number,
+    obj,
+    string,
+)
+
+LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
+ORDER_STATUSES = ("placed", "packed", "shipped", "delivered", "cancelled")
+
+USER = obj(
+    userId=string(),
+    displayName=string(),
+    firstName=string(),
+    lastName=string(),
+    avatarUrl=string(nullable=True),
+    email=string(),
+    emailVerified=boolean(),
+    phone=string(nullable=True),
+    phoneVerified=boolean(),
+    dateOfBirth=string(nullable=True),
+    locale=string(),
+    timezone=string(),
+    country=string(),
+    currency=string(),
+    address=nested(obj(street=string(), city=string(), postalCode=string(), country=string())),
+    preferences=nested(
+        obj(
+            language=string(),
+            notifications=boolean(),
+            theme=string(enum=("light", "dark", "system")),
+        )
+    ),
+    loyaltyTier=string(enum=LOYALTY_TIERS),
+    loyaltyPoints=integer(),
+    marketingOptIn=boolean(),
+    accountStatus=string(enum=("active", "suspended", "closed")),
+    kycStatus=string(enum=("verified", "pending", "not_required")),
+    twoFactorEnabled=boolean(),
+    signupChannel=string(),
+    createdAt=string(),
+    updatedAt=string(),
+    lastLoginAt=string(),
+    lastLoginIp=string(),
+    orderCount=integer(),
+    lifetimeValueCents=integer(),
+    referralCode=string(),
+    referredBy=string(nullable=True),
+    tags=list_of(string()),
+    deviceIds=list_of(string()),
+    supportTier=string(enum=("standard", "priority")),
+    fraudScore=number(),
+    riskBand=string(enum=("low", "medium", "high")),
+    internalSegmentTag=string(),
+    internalNotes=string(nullable=True),
+    crmId=string(),
+)
+
+ORDER = obj(
+    orderId=string(),
+    status=string(enum=ORDER_STATUSES),
+    placedAt=string(),
+    estimatedDelivery=string(nullable=True),
+    itemCount=integer(),
+    lineItems=list_of(obj(sku=string(), quantity=integer(), unitPriceCents=integer())),
+    totalCents=integer(),
+    discountCents=integer(),
+    taxCents=integer(),
+    currency=string(),
+    carrier=string(),
+    trackingNumber=string(nullable=True),
+    shippingAddressId=string(),
+    paymentMethod=string(),
+    channel=string(),
+    giftWrap=boolean(),
+    warehouseId=string(),
+    fulfillmentCenter=string(),
+    costCents=integer(),
+    internalMarginCents=integer(),
+)
+
+PRODUCT = obj(
+    productId=string(),
+    sku=string(),
+    title=string(),
+    description=string(),
+    brand=string(),
+    category=string(),
+    priceCents=integer(),
+    priceFormatted=string(),
+    currency=string(),
+    thumbnailUrl=string(),
+    imageUrls=list_of(string()),
+    rating=number(),
+    reviewCount=integer(),
+    inStock=boolean(),
+    supplierId=string(),
+    costPrice=number(),
+    warehouseId=string(),
+    weightGrams=integer(),
+    dimensions=nested(obj(widthMm=integer(), heightMm=integer(), depthMm=integer())),
+    tags=list_of(string()),
+    createdAt=string(),
+)
+
+RECOMMENDATION = obj(
+    productId=string(),
+    title=string(),
+    thumbnailUrl=string(),
+    priceFormatted=string(),
+    priceCents=integer(),
+    currency=string(),
+    brand=string(),
+    category=string(),
+    inStock=boolean(),
+    rank=integer(),
+    score=number(),
+    reason=string(),
+    modelVersion=string(),
+    experimentId=string(),
+    costPrice=number(),
+)
+
+# The web dashboard enriches each recommendation with its catalog product; the product
+# is absent when the enrichment stage failed (the page degrades, it does not fail).
+ENRICHED_RECOMMENDATION = obj(
+    **dict(RECOMMENDATION.fields),
+    product=nested(PRODUCT, nullable=True, always_present=False),
+)
+
+CATEGORY = obj(categoryId=string(), name=string())

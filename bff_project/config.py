@@ -1,0 +1,260 @@
+"""Parses and validates the environment into typed settings values.
+
+Every function takes the environment as a plain mapping and raises ``ConfigError`` with
+one line naming the variable at fault, so ``settings.py`` can stop start-up with that
+line instead of a traceback. Nothing here reads ``os.environ`` itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from redis.connection import parse_url as parse_redis_url
+
+CLIENTS = ("mobile", "web", "partner")
+
+# The HMAC family and the public-key families must never be mixed for one client:
+# accepting both is exactly the key-confusion attack (an HS256 token signed with the
+# RS256 public key as its secret).
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+PUBLIC_KEY_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_RATE = re.compile(r"^(\d+)/(s|sec|second|m|min|minute|h|hour|d|day)$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+class ConfigError(Exception):
+    """An environment variable is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class ClientAuth:
+    """How one client's tokens are verified."""
+
+    algorithms: tuple[str, ...]
+    secret: str | None = None
+    public_key: str | None = None
+    jwks_url: str | None = None
+
+
+def get_bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be 1/true or 0/false, got {raw!r}")
+
+
+def get_int(env: Mapping[str, str], name: str, *, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def get_float(env: Mapping[str, str], name: str, *, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:  # also refuses NaN
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def get_list(env: Mapping[str, str], name: str, *, default: list[str]) -> list[str]:
+    raw = env.get(name)
+    if raw is None:
+        return list(default)
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"{name} must be a comma-separated list, got {raw!r}")
+    return items
+
+
+def require(env: Mapping[str, str], name: str, *, debug: bool, demo_default: str) -> str:
+    """Return the variable, the demo default in debug mode, or fail naming it."""
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    if debug:
+        return demo_default
+    raise ConfigError(f"{name} is required when DJANGO_DEBUG is off")
+
+
+def database(env: Mapping[str, str], *, default_sqlite: Path) -> dict:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        raise ConfigError(
+            f"DATABASE_URL must start with postgres:// or sqlite:///, got scheme {scheme!r}"
+        )
+    try:
+        parsed = dj_database_url.parse(raw, conn_max_age=0, conn_health_checks=True)
+    except (ValueError, dj_database_url.ParseError) as exc:
+        raise ConfigError(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if not parsed.get("NAME"):
+        raise ConfigError("DATABASE_URL names no database (add /<name> to the URL)")
+    if scheme != "sqlite" and not parsed.get("HOST"):
+        raise ConfigError("DATABASE_URL names no host")
+    return parsed
+
+
+def redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("REDIS_URL", "").strip()
+    if not raw:
+        return None
+    try:
+        parts = parse_redis_url(raw)
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL is not a valid Redis URL: {exc}") from None
+    path = urlsplit(raw).path.strip("/")
+    if raw.startswith(("redis://", "rediss://")):
+        if not parts.get("host"):
+            raise ConfigError("REDIS_URL names no host")
+        if path and not path.isdigit():
+            raise ConfigError(f"REDIS_URL database must be a number, got {path!r}")
+    return raw
+
+
+def service_url(env: Mapping[str, str], name: str, *, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port: {raw!r}") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL with a host, got {raw!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must not carry a query or fragment, got {raw!r}")
+    del port
+    return raw.rstrip("/")
+
+
+def cache_prefix(env: Mapping[str, str]) -> str:
+    raw = env.get("CACHE_KEY_PREFIX", "").strip() or "bff"
+    if not _PREFIX.match(raw):
+        raise ConfigError(
+            f"CACHE_KEY_PREFIX must be 1-32 characters of letters, digits, '_', '.', '-', "
+            f"got {raw!r}"
+        )
+    return raw
+
+
+def rate_limits(env: Mapping[str, str]) -> dict[str, str] | None:
+    """Per-client DRF rates, or None when throttling is off."""
+    raw = env.get("RATE_LIMITS", "").strip() or "mobile=120/min,web=300/min,partner=600/min"
+    if raw.lower() == "off":
+        return None
+    rates: dict[str, str] = {}
+    for item in raw.split(","):
+        client, sep, rate = item.strip().partition("=")
+        if not sep or client not in CLIENTS or not _RATE.match(rate.strip()):
+            raise ConfigError(
+                f"RATE_LIMITS must look like 'mobile=120/min,web=300/min' or 'off', "
+                f"got {item.strip()!r}"
+            )
+        if client in rates:
+            raise ConfigError(f"RATE_LIMITS names {client!r} twice")
+        rates[client] = rate.strip()
+    return rates
+
+
+def _public_key(name: str, raw: str) -> str:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    text = raw
+    if not raw.lstrip().startswith("-----BEGIN"):
+        path = Path(raw)
+        if not path.is_file():
+            raise ConfigError(f"{name} must be a PEM public key or the path of one")
+        text = path.read_text()
+    try:
+        load_pem_public_key(text.encode())
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid PEM public key") from None
+    return text
+
+
+def _algorithms(name: str, raw: str | None, *, default: tuple[str, ...]) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return default
+    algorithms = tuple(a.strip() for a in raw.split(",") if a.strip())
+    unknown = [a for a in algorithms if a not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS]
+    if unknown or not algorithms:
+        raise ConfigError(f"{name} has unsupported algorithms: {', '.join(unknown) or raw!r}")
+    return algorithms
+
+
+def client_auth(env: Mapping[str, str], *, debug: bool, demo_secret: str) -> dict[str, ClientAuth]:
+    """Per-client verification keys: the client's own key, else the shared JWT_SECRET."""
+    shared = env.get("JWT_SECRET", "").strip()
+    result: dict[str, ClientAuth] = {}
+    missing: list[str] = []
+    for client in CLIENTS:
+        prefix = f"JWT_{client.upper()}_"
+        secret = env.get(prefix + "SECRET", "").strip()
+        public_key = env.get(prefix + "PUBLIC_KEY", "").strip()
+        jwks_url = env.get(prefix + "JWKS_URL", "").strip()
+        algorithms_var = prefix + "ALGORITHMS"
+        if sum(map(bool, (secret, public_key, jwks_url))) > 1:
+            raise ConfigError(
+                f"set only one of {prefix}SECRET, {prefix}PUBLIC_KEY, {prefix}JWKS_URL"
+            )
+        if public_key or jwks_url:
+            algorithms = _algorithms(algorithms_var, env.get(algorithms_var), default=("RS256",))
+            if set(algorithms) & HMAC_ALGORITHMS:
+                raise ConfigError(
+                    f"{algorithms_var} must not list HMAC algorithms with a public key"
+                )
+            if jwks_url:
+                service_url(env, prefix + "JWKS_URL", default=jwks_url)
+            result[client] = ClientAuth(
+                algorithms=algorithms,
+                public_key=_public_key(prefix + "PUBLIC_KEY", public_key) if public_key else None,
+                jwks_url=jwks_url or None,
+            )
+            continue
+        key = secret or shared or (demo_secret if debug else "")
+        if not key:
+            missing.append(client)
+            continue
+        algorithms = _algorithms(algorithms_var, env.get(algorithms_var), default=("HS256",))
+        if set(algorithms) - HMAC_ALGORITHMS:
+            raise ConfigError(f"{algorithms_var} must list only HMAC algorithms with a secret")
+        if len(key.encode()) < 32:
+            raise ConfigError(
+                f"{prefix + 'SECRET' if secret else 'JWT_SECRET'} must be at least 32 bytes"
+            )
+        result[client] = ClientAuth(algorithms=algorithms, secret=key)
+    if missing:
+        raise ConfigError(
+            "JWT_SECRET is required when DJANGO_DEBUG is off "
+            f"(or a key of their own for: {', '.join(missing)})"
+        )
+    return result

@@ -1,0 +1,103 @@
+"""Operational endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# A probe that hangs must not hang the load balancer's health check with it.
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The outcome of one readiness probe; ``detail`` is safe to show to operators."""
+
+    ok: bool
+    detail: dict = field(default_factory=dict)
+
+
+Probe = Callable[[], Awaitable[ProbeResult]]
+_probes: dict[str, Probe] = {}
+
+
+def register_readiness_probe(name: str, probe: Probe) -> None:
+    """Add a check to ``/readyz``; apps call this from ``AppConfig.ready()``."""
+    _probes[name] = probe
+
+
+def _check_database() -> ProbeResult:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return ProbeResult(ok=True, detail={"vendor": connection.vendor})
+
+
+async def database_probe() -> ProbeResult:
+    return await sync_to_async(_check_database)()
+
+
+async def cache_probe() -> ProbeResult:
+    cache = caches["default"]
+    key = "readyz:probe"
+    token = str(time.monotonic_ns())
+    await cache.aset(key, token, timeout=10)
+    seen = await cache.aget(key)
+    backend = type(cache).__name__
+    if seen != token:
+        return ProbeResult(ok=False, detail={"backend": backend, "error": "read-back mismatch"})
+    return ProbeResult(ok=True, detail={"backend": backend})
+
+
+register_readiness_probe("database", database_probe)
+register_readiness_probe("cache", cache_probe)
+
+
+async def _run(name: str, probe: Probe) -> tuple[str, ProbeResult]:
+    try:
+        return name, await asyncio.wait_for(probe(), PROBE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return name, ProbeResult(ok=False, detail={"error": "timed out"})
+    except Exception as exc:
+        return name, ProbeResult(ok=False, detail={"error": type(exc).__name__})
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    results = await asyncio.gather(*(_run(name, probe) for name, probe in _probes.items()))
+    ready = all(result.ok for _, result in results)
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "checks": {name: {"ok": result.ok, **result.detail} for name, result in results},
+    }
+    response = JsonResponse(body, status=200 if ready else 503)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _registry() -> CollectorRegistry:
+    # Under several worker processes each has its own counters; prometheus_client's
+    # multiprocess mode aggregates them when PROMETHEUS_MULTIPROC_DIR is set.
+    if settings.BFF["PROMETHEUS_MULTIPROC"]:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return registry
+    return DEFAULT_REGISTRY
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

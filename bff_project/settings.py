@@ -1,0 +1,182 @@
+"""Django settings: the only module that reads the environment (SPEC section 8)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from bff_project import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Demo values, used only while DJANGO_DEBUG is on. Production refuses to start without
+# real ones (config.require, config.client_auth).
+_DEMO_SECRET_KEY = "django-insecure-demo-key-only-for-DJANGO_DEBUG-never-in-production"  # noqa: S105
+_DEMO_JWT_SECRET = "demo-jwt-secret-shared-by-every-client-change-me"  # noqa: S105
+_DEMO_INTERNAL_TOKEN = "demo-internal-token"  # noqa: S105
+
+_env = os.environ
+try:
+    DEBUG = config.get_bool(_env, "DJANGO_DEBUG", default=False)
+    SECRET_KEY = config.require(
+        _env, "DJANGO_SECRET_KEY", debug=DEBUG, demo_default=_DEMO_SECRET_KEY
+    )
+    ALLOWED_HOSTS = config.get_list(
+        _env, "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"]
+    )
+    _database = config.database(_env, default_sqlite=BASE_DIR / "db.sqlite3")
+    _redis_url = config.redis_url(_env)
+    _internal_token = config.require(
+        _env, "INTERNAL_SERVICE_TOKEN", debug=DEBUG, demo_default=_DEMO_INTERNAL_TOKEN
+    )
+    _client_auth = config.client_auth(_env, debug=DEBUG, demo_secret=_DEMO_JWT_SECRET)
+    _services = {
+        "user": config.service_url(_env, "USER_SERVICE_URL", default="http://127.0.0.1:9101"),
+        "order": config.service_url(_env, "ORDER_SERVICE_URL", default="http://127.0.0.1:9102"),
+        "recommendation": config.service_url(
+            _env, "RECOMMENDATION_SERVICE_URL", default="http://127.0.0.1:9103"
+        ),
+        "catalog": config.service_url(_env, "CATALOG_SERVICE_URL", default="http://127.0.0.1:9104"),
+    }
+    _cache_prefix = config.cache_prefix(_env)
+    _rate_limits = config.rate_limits(_env)
+    _jwt_issuer = _env.get("JWT_ISSUER", "").strip() or None
+    _redis_timeout = config.get_float(_env, "REDIS_SOCKET_TIMEOUT", default=0.25, minimum=0.01)
+    _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
+    if _log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise config.ConfigError(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {_log_level!r}"
+        )
+except config.ConfigError as exc:
+    # One line naming the variable, no traceback: this is an operator's mistake, not a bug.
+    sys.exit(f"configuration error: {exc}")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "simple_history",
+    "contracts",
+    "aggregation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "bff_project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "bff_project.asgi.application"
+WSGI_APPLICATION = "bff_project.wsgi.application"
+
+DATABASES = {"default": _database}
+
+if _redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": _redis_url,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # Values are JSON, never pickle: a poisoned cache entry must not be code.
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+                # A dead Redis must cost a cache miss, not seconds per request.
+                "SOCKET_CONNECT_TIMEOUT": _redis_timeout,
+                "SOCKET_TIMEOUT": _redis_timeout,
+            },
+            "KEY_PREFIX": _cache_prefix,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "bff",
+            "KEY_PREFIX": _cache_prefix,
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# TLS ends at the load balancer. The app trusts its X-Forwarded-Proto, keeps cookies
+# secure and sends HSTS, but never redirects to HTTPS itself, so health probes and
+# plain HTTP on 127.0.0.1 keep working.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0 if DEBUG else 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SILENCED_SYSTEM_CHECKS = [
+    "security.W008",  # SECURE_SSL_REDIRECT: TLS terminates at the load balancer (see above).
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "bff_project.logging.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["stdout"], "level": _log_level},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+# Product settings, read lazily through aggregation.conf.bff_settings.
+BFF = {
+    "SERVICES": _services,
+    "INTERNAL_SERVICE_TOKEN": _internal_token,
+    "CLIENT_AUTH": _client_auth,
+    "JWT_ISSUER": _jwt_issuer,
+    "CACHE_KEY_PREFIX": _cache_prefix,
+    "RATE_LIMITS": _rate_limits,
+    "REDIS_URL": _redis_url,
+    # prometheus_client reads the directory itself; this only says to aggregate it.
+    "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
+}

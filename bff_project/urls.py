@@ -1,0 +1,18 @@
+"""Root URL configuration: operations endpoints, the admin and the client surfaces."""
+
+from django.contrib import admin
+from django.urls import path
+
+from bff_project import ops
+
+urlpatterns = [
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "aggregation.envelope.bad_request"
+handler403 = "aggregation.envelope.permission_denied"
+handler404 = "aggregation.envelope.page_not_found"
+handler500 = "aggregation.envelope.server_error"

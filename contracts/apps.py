@@ -1,0 +1,15 @@
+"""App config of the contract registry."""
+
+from django.apps import AppConfig
+
+
+class ContractsConfig(AppConfig):
+    name = "contracts"
+    verbose_name = "Contract registry"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from bff_project.ops import register_readiness_probe
+        from contracts.readiness import registry_probe
+
+        register_readiness_probe("contracts", registry_probe)

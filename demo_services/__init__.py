@@ -1,0 +1,1 @@
+"""Demo internal services (user, order, recommendation, catalog) for tests and benchmarks."""

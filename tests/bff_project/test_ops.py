@@ -1,0 +1,115 @@
+"""Liveness, readiness, metrics, and Django's own errors in the envelope."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from django.core.cache import cache
+from django.test import Client, override_settings
+
+from tests.conftest import free_port
+
+
+def redis_caches(url: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+                "SOCKET_CONNECT_TIMEOUT": 0.25,
+                "SOCKET_TIMEOUT": 0.25,
+            },
+            "KEY_PREFIX": "bfftest",
+        }
+    }
+
+
+def test_healthz_answers_without_touching_anything(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_reports_database_and_cache(client: Client) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["cache"]["ok"] is True
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.django_db
+def test_readyz_with_real_redis_is_ready(client: Client, redis_url: str) -> None:
+    with override_settings(CACHES=redis_caches(redis_url)):
+        response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"]["cache"] == {"ok": True, "backend": "RedisCache"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_redis_is_down(client: Client) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    with override_settings(CACHES=redis_caches(dead)):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["cache"]["ok"] is False
+    assert body["checks"]["database"]["ok"] is True
+
+
+def test_redis_values_are_stored_as_json_never_pickle(redis_url: str) -> None:
+    with override_settings(CACHES=redis_caches(redis_url)):
+        cache.set("probe", {"avatarUrl": "https://cdn/x.png", "n": 1}, timeout=30)
+        keys = redis.Redis.from_url(redis_url).keys("bfftest:*probe")
+        raw = redis.Redis.from_url(redis_url).get(keys[0])
+        assert json.loads(raw) == {"avatarUrl": "https://cdn/x.png", "n": 1}
+        assert cache.get("probe") == {"avatarUrl": "https://cdn/x.png", "n": 1}
+
+
+def test_metrics_are_prometheus_text(client: Client) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    assert b"# TYPE" in response.content
+
+
+def test_unknown_path_gets_the_error_envelope(client: Client) -> None:
+    response = client.get("/no/such/thing", HTTP_X_TRACE_ID="trace-abc-123")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {
+            "code": "NOT_FOUND",
+            "message": "No such resource.",
+            "traceId": "trace-abc-123",
+            "retryable": False,
+        }
+    }
+    assert response["X-Trace-Id"] == "trace-abc-123"
+
+
+@pytest.mark.parametrize("bad", ["short", "has space in it", "x" * 200, "evil\r\nheader: 1"])
+def test_malformed_trace_id_is_replaced_not_echoed(client: Client, bad: str) -> None:
+    response = client.get("/no/such/thing", HTTP_X_TRACE_ID=bad)
+    trace_id = response.json()["error"]["traceId"]
+    assert trace_id != bad
+    assert len(trace_id) == 32
+    assert response["X-Trace-Id"] == trace_id
+
+
+@override_settings(ROOT_URLCONF="tests.bff_project.boom_urls", DEBUG=False)
+def test_unhandled_exception_gets_the_envelope_without_details() -> None:
+    response = Client(raise_request_exception=False).get("/boom")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"]["code"] == "INTERNAL"
+    assert body["error"]["retryable"] is False
+    assert "postgres" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()

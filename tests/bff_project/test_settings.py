@@ -1,0 +1,84 @@
+"""Start-up as an operator sees it: clear one-line errors, and clean production settings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+
+from tests.live import manage
+
+PRODUCTION_SECRETS = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "JWT_SECRET": secrets.token_urlsafe(40),
+    "INTERNAL_SERVICE_TOKEN": secrets.token_urlsafe(24),
+}
+_OURS = (
+    "DJANGO_",
+    "JWT_",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "INTERNAL_SERVICE_TOKEN",
+    "ALLOWED_HOSTS",
+    "RATE_LIMITS",
+    "CACHE_KEY_PREFIX",
+    "_SERVICE_URL",
+)
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without any of the product's variables, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not any(part in k for part in _OURS)}
+    env["DJANGO_SETTINGS_MODULE"] = "bff_project.settings"
+    env.update(values)
+    return env
+
+
+def assert_one_line_error(result, variable: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[0]], result.stderr
+    assert lines[0].startswith("configuration error: ")
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_SECRETS))
+def test_production_start_up_names_the_missing_secret(missing: str) -> None:
+    values = {k: v for k, v in PRODUCTION_SECRETS.items() if k != missing}
+    assert_one_line_error(manage("check", env=clean_env(**values)), missing)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "postgres://:@:99999/"),
+        ("DATABASE_URL", "mysql://root@127.0.0.1/test"),
+        ("REDIS_URL", "redis://127.0.0.1:notaport/0"),
+        ("REDIS_URL", "memcached://127.0.0.1"),
+        ("DJANGO_DEBUG", "perhaps"),
+        ("ALLOWED_HOSTS", ","),
+        ("RATE_LIMITS", "mobile=lots"),
+        ("USER_SERVICE_URL", "user-service:9101"),
+        ("CACHE_KEY_PREFIX", "bad prefix"),
+        ("REDIS_SOCKET_TIMEOUT", "never"),
+        ("LOG_LEVEL", "chatty"),
+    ],
+)
+def test_malformed_variable_stops_start_up_with_one_line(variable: str, value: str) -> None:
+    result = manage("check", env=clean_env(**PRODUCTION_SECRETS, **{variable: value}))
+    assert_one_line_error(result, variable)
+
+
+def test_production_settings_pass_check_deploy_without_warnings() -> None:
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=clean_env(**PRODUCTION_SECRETS)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_demo_mode_needs_no_secrets() -> None:
+    result = manage("check", env=clean_env(DJANGO_DEBUG="1"))
+    assert result.returncode == 0, result.stderr

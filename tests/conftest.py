@@ -1,0 +1,84 @@
+"""Fixtures shared by the whole suite: a real Redis and free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+HOW_TO_GET_REDIS = (
+    "These tests need Redis. Set REDIS_URL (for example redis://127.0.0.1:6379/7) or install "
+    "redis-server (Debian: apt-get install redis-server) so the suite can start a private one."
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_redis(url: str, timeout: float = 10.0) -> None:
+    client = redis.Redis.from_url(url, socket_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis URL: REDIS_URL when set, otherwise a private redis-server for this session."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        _wait_for_redis(url)
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(HOW_TO_GET_REDIS, pytrace=False)
+    port = free_port()
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_redis(url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session's Redis, emptied of this suite's database before each test."""
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server

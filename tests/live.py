@@ -1,0 +1,99 @@
+"""Starts real BFF servers (uvicorn subprocesses) for tests that speak real HTTP to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    """The environment of a child process: this one's, in demo mode, plus overrides."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_DEBUG", "1")
+    env["DJANGO_SETTINGS_MODULE"] = "bff_project.settings"
+    env.update(overrides)
+    return env
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class LiveBFF:
+    """One BFF server under uvicorn on a free port; a context manager."""
+
+    def __init__(self, env: dict[str, str], *, workers: int = 1, migrate: bool = True) -> None:
+        self.env = env
+        self.workers = workers
+        self.migrate = migrate
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> LiveBFF:
+        if self.migrate:
+            result = manage("migrate", "--noinput", env=self.env)
+            assert result.returncode == 0, result.stderr
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bff_project.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"BFF exited during start-up: {self.process.stderr.read()}")
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1.0)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise RuntimeError("BFF did not start within 30 s")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
