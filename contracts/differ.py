@@ -279,7 +279,7 @@ def _types(value: str | list[str]) -> frozenset[str]:
 
 def _accepts(types: frozenset[str], kind: str) -> bool:
     # A reader expecting a number reads an integer fine.
-    return kind in types
+    return kind in types or (kind == "integer" and "number" in types)
 
 
 def _compare_types(path: str, old: Any, new: Any, changes: list[Change]) -> None:

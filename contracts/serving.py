@@ -226,7 +226,8 @@ class Registry:
         """Load once and start polling; idempotent. Call once per serving process."""
         if self._thread is not None:
             return
-        self.refresh()
+        # The first load happens on the thread too: ASGI servers import the application
+        # inside their event loop, where Django refuses synchronous database access.
         self._thread = threading.Thread(target=self._poll, name="contracts-registry", daemon=True)
         self._thread.start()
 
@@ -239,10 +240,15 @@ class Registry:
         self._stop.clear()
 
     def _poll(self) -> None:
+        self.refresh()
+        close_old_connections()
         next_db_check = 0.0
         # Compare the cache's generation with the last value seen there, not with the
         # database's: a cache that outlived a database reset must not cause reload storms.
-        last_seen = caches["default"].get(GENERATION_KEY)
+        try:
+            last_seen = caches["default"].get(GENERATION_KEY)
+        except Exception:  # noqa: BLE001 - a cache down at start-up only delays its first poll
+            last_seen = None
         while not self._stop.is_set():
             woken = self._wake.wait(CACHE_POLL_SECONDS)
             self._wake.clear()
