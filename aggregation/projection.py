@@ -61,12 +61,16 @@ _PY_TYPES = {
 # Op tags. Ops are tuples so applying a plan is unpacking, not attribute look-ups.
 _LEAF, _SCALARS, _OBJECT, _LIST = range(4)
 
+# The compiled fields of one output object: its ops, and whether they are all top-level
+# scalars (the common case, projected by a tighter loop).
+_Fields = tuple[bool, tuple[tuple[Any, ...], ...]]
+
 
 @dataclass(frozen=True, slots=True)
 class _Section:
     is_list: bool
     nullable: bool
-    ops: tuple[tuple[Any, ...], ...]
+    fields: _Fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +91,14 @@ class ProjectionPlan:
         drifts: list[Drift] = []
         if compiled.is_list:
             if isinstance(payload, list):
-                result: object = _project_items(payload, compiled.ops, section, "[]", drifts)
+                result: object = _project_items(payload, compiled.fields, section, "[]", drifts)
             elif payload is None and compiled.nullable:
                 result = None
             else:
                 result = []
                 drifts.append(Drift(section, "", NOT_A_LIST))
         elif isinstance(payload, dict):
-            result = _project_object(payload, compiled.ops, section, drifts)
+            result = _project_fields(payload, compiled.fields, section, drifts)
         else:
             result = None
             if payload is not None or not compiled.nullable:
@@ -127,7 +131,7 @@ def compile_plan(endpoint: EndpointSpec, rules: Iterable[Rule]) -> ProjectionPla
         section_layout.section.name: _Section(
             is_list=section_layout.section.kind == "list",
             nullable=section_layout.section.nullable,
-            ops=_compile(section_layout.children, depth=0),
+            fields=_compile(section_layout.children, depth=0),
         )
         for section_layout in layout(endpoint, rules)
     }
@@ -137,7 +141,7 @@ def compile_plan(endpoint: EndpointSpec, rules: Iterable[Rule]) -> ProjectionPla
 # -- compiling ------------------------------------------------------------------------------
 
 
-def _compile(nodes: Iterable[OutputNode], depth: int) -> tuple[tuple[Any, ...], ...]:
+def _compile(nodes: Iterable[OutputNode], depth: int) -> _Fields:
     """Ops for ``nodes``, whose source context is the item of their ``depth``-th list."""
     ops: list[tuple[Any, ...]] = []
     for node in nodes:
@@ -171,7 +175,7 @@ def _compile(nodes: Iterable[OutputNode], depth: int) -> tuple[tuple[Any, ...], 
             kind = leaf.field.kind
             scalar = kind.items if isinstance(kind, Arr) else kind
             assert isinstance(scalar, Scalar)
-            types = frozenset(t for name in scalar.types for t in _PY_TYPES[name])
+            types = frozenset(t for kind_name in scalar.types for t in _PY_TYPES[kind_name])
             allowed = (
                 frozenset(scalar.enum)
                 if scalar.enum is not None and not scalar.extensible
@@ -181,7 +185,8 @@ def _compile(nodes: Iterable[OutputNode], depth: int) -> tuple[tuple[Any, ...], 
             ops.append(
                 (tag, node.name, walk, name, types, allowed, nullable, present, path, scalar.types)
             )
-    return tuple(ops)
+    flat = all(op[0] == _LEAF and not op[2] for op in ops)
+    return flat, tuple(ops)
 
 
 def _some_leaf(node: OutputNode) -> ResolvedLeaf:
@@ -209,15 +214,60 @@ def _walk(leaf: ResolvedLeaf, start: int, end: int) -> tuple[tuple[str, bool, bo
 
 
 def _project_items(
-    items: list[Any], ops: tuple[tuple[Any, ...], ...], section: str, path: str, drifts: list[Drift]
+    items: list[Any], fields: _Fields, section: str, path: str, drifts: list[Drift]
 ) -> list[dict[str, Any]]:
+    flat, ops = fields
     projected = []
+    if flat:
+        # _project_flat inlined: a call per item costs about a quarter of the list's time.
+        for item in items:
+            if not isinstance(item, dict):
+                drifts.append(Drift(section, path, NOT_AN_OBJECT))
+                continue
+            out: dict[str, Any] = {}
+            for _, key, _, name, types, allowed, nullable, present, spath, kinds in ops:
+                value = item.get(name, _ABSENT)
+                if type(value) in types and (allowed is None or value in allowed):
+                    out[key] = value
+                else:
+                    value = _off_schema(
+                        value, kinds, allowed, nullable, present, section, spath, drifts
+                    )
+                    if value is not _OMIT:
+                        out[key] = value
+            projected.append(out)
+        return projected
     for item in items:
         if isinstance(item, dict):
             projected.append(_project_object(item, ops, section, drifts))
         else:
             drifts.append(Drift(section, path, NOT_AN_OBJECT))
     return projected
+
+
+def _project_fields(
+    source: dict[str, Any], fields: _Fields, section: str, drifts: list[Drift]
+) -> dict[str, Any]:
+    flat, ops = fields
+    if flat:
+        return _project_flat(source, ops, section, drifts)
+    return _project_object(source, ops, section, drifts)
+
+
+def _project_flat(
+    source: dict[str, Any], ops: tuple[tuple[Any, ...], ...], section: str, drifts: list[Drift]
+) -> dict[str, Any]:
+    """``_project_object`` for ops that are all top-level scalars."""
+    out: dict[str, Any] = {}
+    for _, key, _, name, types, allowed, nullable, present, path, kinds in ops:
+        value = source.get(name, _ABSENT)
+        if type(value) in types and (allowed is None or value in allowed):
+            out[key] = value
+        else:
+            value = _off_schema(value, kinds, allowed, nullable, present, section, path, drifts)
+            if value is not _OMIT:
+                out[key] = value
+    return out
 
 
 def _project_object(
@@ -227,7 +277,7 @@ def _project_object(
     for op in ops:
         tag = op[0]
         if tag == _OBJECT:
-            out[op[1]] = _project_object(source, op[2], section, drifts)
+            out[op[1]] = _project_fields(source, op[2], section, drifts)
             continue
         container = source
         if op[2]:
@@ -245,10 +295,10 @@ def _project_object(
                 continue
             value = _off_schema(value, kinds, allowed, nullable, present, section, path, drifts)
         elif tag == _LIST:
-            _, key, _, name, nullable, present, path, item_path, item_ops = op
+            _, key, _, name, nullable, present, path, item_path, item_fields = op
             value = container.get(name, _ABSENT)
             if isinstance(value, list):
-                out[key] = _project_items(value, item_ops, section, item_path, drifts)
+                out[key] = _project_items(value, item_fields, section, item_path, drifts)
                 continue
             value = _not_a_list(value, nullable, present, section, path, drifts)
         else:

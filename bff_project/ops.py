@@ -69,7 +69,7 @@ async def _run(name: str, probe: Probe) -> tuple[str, ProbeResult]:
         return name, await asyncio.wait_for(probe(), PROBE_TIMEOUT_SECONDS)
     except TimeoutError:
         return name, ProbeResult(ok=False, detail={"error": "timed out"})
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; named by type
         return name, ProbeResult(ok=False, detail={"error": type(exc).__name__})
 
 

@@ -76,6 +76,8 @@ class FieldRuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if "output_name" not in self.fields:  # the read-only view of a frozen version
+            return
         self.fields["field"].choices = [("", "---------")] + (
             field_choices(self.spec) if self.spec else []
         )
@@ -228,7 +230,12 @@ class ContractVersionAdmin(SimpleHistoryAdmin):
         "submitted_at",
         "reviewed_at",
     ]
-    list_filter = ["status", "major__endpoint__client", "major__endpoint"]
+    # Related-only filters: a team must not even see the names of other clients' endpoints.
+    list_filter = [
+        "status",
+        ("major__endpoint__client", admin.RelatedOnlyFieldListFilter),
+        ("major__endpoint", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["change_summary", "review_comment", "major__endpoint__name"]
     list_select_related = ["major__endpoint__client", "author", "approver"]
     fields = [

@@ -118,7 +118,7 @@ def resolve(source: Obj, path: str, *, section: str | None = None) -> ResolvedLe
         parent = format_path(segments[:position])
         declared = container.get(name)
         if declared is None:
-            owner = f"{where}.{parent}" if parent else where
+            owner = where if not parent else f"{section}.{parent}" if section else parent
             raise RuleError(f"{owner} has no field {name!r}{_did_you_mean(name, container)}")
         fields.append(declared)
         kind = declared.kind

@@ -7,3 +7,7 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "1")
 
 from bff_project.settings import *  # noqa: F403
+
+# The demo seed hashes five passwords per test that uses it; the default hasher is
+# deliberately slow, which only costs time here.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

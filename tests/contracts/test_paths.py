@@ -219,6 +219,7 @@ def test_an_unknown_nested_field_names_its_object():
 
 def test_an_unknown_field_without_a_section_names_the_source():
     assert error_of(resolve, USER, "nope") == "the source has no field 'nope'"
+    assert error_of(resolve, USER, "address.nope") == "address has no field 'nope'"
 
 
 def test_a_whole_object_is_refused_with_a_suggested_subfield():

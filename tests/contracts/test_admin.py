@@ -1,0 +1,254 @@
+"""The registry's admin as each role uses it, including crafted and malformed input."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from contracts.models import ContractVersion, Endpoint, FieldRule, Status
+from contracts.serving import registry
+
+PASSWORDS = {
+    "mobile-dev": "mobile-demo-password",
+    "web-dev": "web-demo-password",
+    "release-manager": "release-demo-password",
+    "admin": "admin-demo-password",
+}
+
+
+def login(username: str) -> Client:
+    client = Client()
+    assert client.login(username=username, password=PASSWORDS[username])
+    return client
+
+
+def change_url(version: ContractVersion) -> str:
+    return reverse("admin:contracts_contractversion_change", args=[version.pk])
+
+
+def form_data(response) -> dict[str, str]:
+    """The POST body the admin's change form would send, as rendered."""
+    data = {"change_summary": response.context["adminform"].form.initial.get("change_summary", "")}
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        for name, field in formset.management_form.fields.items():
+            value = formset.management_form.initial.get(name, field.initial)
+            data[f"{formset.prefix}-{name}"] = "" if value is None else str(value)
+        # Only the rendered rules; the empty extra rows are left out, as a browser would.
+        data[f"{formset.prefix}-TOTAL_FORMS"] = str(len(formset.initial_forms))
+        for form in formset.initial_forms:
+            for name in form.fields:
+                value = form.initial.get(name, form.fields[name].initial)
+                if name == "field" and form.instance.pk:
+                    value = f"{form.instance.section}:{form.instance.source_path}"
+                if name == "DELETE":
+                    continue
+                data[form.add_prefix(name)] = "" if value is None else str(value)
+    return data
+
+
+def add_rule(data: dict[str, str], field: str, output: str = "") -> dict[str, str]:
+    index = int(data["rules-TOTAL_FORMS"])
+    data[f"rules-{index}-field"] = field
+    data[f"rules-{index}-output_name"] = output
+    data[f"rules-{index}-position"] = "0"
+    data["rules-TOTAL_FORMS"] = str(index + 1)
+    return data
+
+
+@pytest.fixture
+def draft(demo) -> ContractVersion:
+    """A fresh draft of mobile/home v1, created through the admin by the mobile team."""
+    client = login("mobile-dev")
+    endpoint = Endpoint.objects.get(client__name="mobile", name="home")
+    response = client.post(
+        reverse("admin:contracts_contractversion_add"),
+        {"endpoint": endpoint.pk, "summary": "add email"},
+    )
+    assert response.status_code == 302, response.content
+    return ContractVersion.objects.get(status=Status.DRAFT, major__endpoint=endpoint)
+
+
+def test_end_to_end_flow_from_draft_to_served_version(
+    draft, django_capture_on_commit_callbacks
+) -> None:
+    dev = login("mobile-dev")
+    page = dev.get(change_url(draft))
+    assert page.status_code == 200
+    assert b"user.avatarUrl (string|null)" in page.content  # the field picker
+    assert b"user.fraudScore (number)" in page.content  # declared, offered, not picked
+    assert b"contract-preview" in page.content
+
+    preview = dev.post(
+        reverse("admin:contracts_contractversion_preview", args=[draft.pk]),
+        data={"rules": [{"field": "user:userId"}, {"field": "user:email"}]},
+        content_type="application/json",
+    ).json()
+    assert preview["payload"]["user"] == {"userId": "usr_9821", "email": "tara.9821@example.com"}
+    assert 0 < preview["payloadBytes"] < preview["rawBytes"]
+
+    response = dev.post(change_url(draft), add_rule(form_data(page), "user:email"))
+    assert response.status_code == 302, response.context and response.context.get("errors")
+    assert draft.rules.filter(section="user", source_path="email").exists()
+
+    response = dev.post(reverse("admin:contracts_contractversion_submit", args=[draft.pk]))
+    draft.refresh_from_db()
+    assert draft.status == Status.SUBMITTED
+    assert [c["kind"] for c in draft.diff] == ["field_added"]
+
+    manager = login("release-manager")
+    queue = manager.get(reverse("admin:contracts_reviewqueue_changelist"))
+    assert f"/admin/contracts/contractversion/{draft.pk}/review/".encode() in queue.content
+    review_url = reverse("admin:contracts_contractversion_review", args=[draft.pk])
+    review = manager.get(review_url)
+    assert b"field_added" in review.content and b"user.email" in review.content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager.post(review_url, {"decision": "approve", "comment": "fine"})
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert (draft.status, draft.schema_version) == (Status.APPROVED, "1.1")
+    served = registry.get("mobile", "home", 1)
+    assert served.schema_version == "1.1"
+    assert "email" in served.plan.project("user", {"userId": "u", "email": "e"})[0]
+
+
+def test_frontend_team_sees_only_its_own_client(demo) -> None:
+    web_version = ContractVersion.objects.filter(major__endpoint__client__name="web").first()
+    dev = login("mobile-dev")
+    listing = dev.get(reverse("admin:contracts_contractversion_changelist"))
+    assert b"mobile/home" in listing.content
+    assert b"web/dashboard" not in listing.content
+    assert dev.get(change_url(web_version)).status_code == 302  # "does not exist" redirect
+    assert (
+        dev.get(
+            reverse("admin:contracts_contractversion_review", args=[web_version.pk])
+        ).status_code
+        == 404
+    )
+
+
+def test_crafted_post_for_another_clients_endpoint_is_a_form_error(demo) -> None:
+    web = Endpoint.objects.get(client__name="web")
+    response = login("mobile-dev").post(
+        reverse("admin:contracts_contractversion_add"), {"endpoint": web.pk}
+    )
+    assert response.status_code == 200
+    assert b"Select a valid choice" in response.content
+    assert not ContractVersion.objects.filter(status=Status.DRAFT).exists()
+
+
+def test_frontend_team_cannot_approve(demo) -> None:
+    submitted = ContractVersion.objects.get(status=Status.SUBMITTED)
+    response = login("web-dev").post(
+        reverse("admin:contracts_contractversion_review", args=[submitted.pk]),
+        {"decision": "approve"},
+    )
+    assert response.status_code in (403, 404)
+    submitted.refresh_from_db()
+    assert submitted.status == Status.SUBMITTED
+
+
+def test_author_cannot_approve_their_own_version(demo) -> None:
+    from django.contrib.auth.models import Group
+
+    submitted = ContractVersion.objects.get(status=Status.SUBMITTED)
+    submitted.author.groups.add(Group.objects.get(name="release managers"))
+    response = login("mobile-dev").post(
+        reverse("admin:contracts_contractversion_review", args=[submitted.pk]),
+        {"decision": "approve"},
+    )
+    assert response.status_code == 200
+    assert b"nobody approves a version they authored" in response.content
+    submitted.refresh_from_db()
+    assert submitted.status == Status.SUBMITTED
+
+
+@pytest.mark.parametrize("username", ["mobile-dev", "release-manager", "admin"])
+def test_nobody_edits_an_approved_version_through_the_admin(demo, username) -> None:
+    approved = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    before = list(approved.rules.values_list("section", "source_path", "output_name"))
+    client = login(username)
+    page = client.get(change_url(approved))
+    assert page.status_code == 200
+    assert b'name="rules-0-field"' not in page.content
+    crafted = {
+        "change_summary": "hacked",
+        "rules-TOTAL_FORMS": "1",
+        "rules-INITIAL_FORMS": "0",
+        "rules-MIN_NUM_FORMS": "0",
+        "rules-MAX_NUM_FORMS": "1000",
+        "rules-0-field": "user:fraudScore",
+        "rules-0-output_name": "",
+        "rules-0-position": "0",
+    }
+    response = client.post(change_url(approved), crafted)
+    assert response.status_code == 403
+    approved.refresh_from_db()
+    assert approved.change_summary != "hacked"
+    assert list(approved.rules.values_list("section", "source_path", "output_name")) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "output", "message"),
+    [
+        ("user:notAField", "", b"Select a valid choice"),
+        ("user:fraudScore", "bad name!", b"bad name!"),
+        ("user:email", "avatarUrl", b"two rules write the output"),
+        ("user:address", "", b"Select a valid choice"),
+    ],
+    ids=["unknown-field", "malformed-output", "rename-collides", "whole-object"],
+)
+def test_bad_rules_are_form_errors(draft, field, output, message) -> None:
+    dev = login("mobile-dev")
+    page = dev.get(change_url(draft))
+    response = dev.post(change_url(draft), add_rule(form_data(page), field, output))
+    assert response.status_code == 200
+    assert message in response.content
+    assert not draft.rules.filter(section="user", source_path=field.split(":")[1]).exists()
+
+
+def test_duplicate_output_name_is_a_form_error(draft) -> None:
+    dev = login("mobile-dev")
+    data = add_rule(form_data(dev.get(change_url(draft))), "user:displayName")
+    response = dev.post(change_url(draft), data)
+    assert response.status_code == 200
+    assert b"two rules write the output" in response.content
+
+
+def test_breaking_change_in_same_major_is_refused_on_submit(draft) -> None:
+    dev = login("mobile-dev")
+    data = form_data(dev.get(change_url(draft)))
+    avatar = FieldRule.objects.get(version=draft, section="user", source_path="avatarUrl")
+    index = next(
+        k.split("-")[1] for k, v in data.items() if k.endswith("-id") and v == str(avatar.pk)
+    )
+    data[f"rules-{index}-DELETE"] = "on"
+    assert dev.post(change_url(draft), data).status_code == 302
+    response = dev.post(
+        reverse("admin:contracts_contractversion_submit", args=[draft.pk]), follow=True
+    )
+    assert b"breaking changes cannot go into v1" in response.content
+    draft.refresh_from_db()
+    assert draft.status == Status.DRAFT
+
+
+def test_preview_rejects_garbage_without_a_500(draft) -> None:
+    dev = login("mobile-dev")
+    url = reverse("admin:contracts_contractversion_preview", args=[draft.pk])
+    assert dev.post(url, data=b"not json", content_type="application/json").status_code == 400
+    body = dev.post(
+        url, data={"rules": [{"field": "user:nope"}]}, content_type="application/json"
+    ).json()
+    assert "nope" in body["error"]
+
+
+def test_history_is_visible_in_the_admin(demo) -> None:
+    approved = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    page = login("release-manager").get(
+        reverse("admin:contracts_contractversion_history", args=[approved.pk])
+    )
+    assert page.status_code == 200
+    assert b"release-manager" in page.content
+    change_page = login("release-manager").get(change_url(approved))
+    assert b"rule added: user.avatarUrl" in change_page.content
