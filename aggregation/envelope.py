@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+import logging
 
 import orjson
 from django.http import HttpRequest, HttpResponse
 
+from aggregation.errors import BFFError, ErrorCode
 from aggregation.tracing import TRACE_HEADER, trace_id_for
 
-
-class ErrorCode(StrEnum):
-    INVALID_REQUEST = "INVALID_REQUEST"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
-    VERSION_RETIRED = "VERSION_RETIRED"
-    RATE_LIMITED = "RATE_LIMITED"
-    USER_PROFILE_UNAVAILABLE = "USER_PROFILE_UNAVAILABLE"
-    CATALOG_UNAVAILABLE = "CATALOG_UNAVAILABLE"
-    CONTRACT_UNAVAILABLE = "CONTRACT_UNAVAILABLE"
-    INTERNAL = "INTERNAL"
+logger = logging.getLogger(__name__)
 
 
 def error_response(
@@ -48,6 +37,21 @@ def error_response(
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def error_for(exc: BaseException, trace_id: str) -> HttpResponse:
+    """The envelope for any exception: the one place errors become responses."""
+    if isinstance(exc, BFFError):
+        return error_response(
+            exc.status,
+            exc.code,
+            exc.message,
+            trace_id=trace_id,
+            retryable=exc.retryable,
+            headers=exc.headers,
+        )
+    logger.error("unhandled error", exc_info=exc, extra={"traceId": trace_id})
+    return error_response(500, ErrorCode.INTERNAL, "An internal error occurred.", trace_id=trace_id)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

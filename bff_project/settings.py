@@ -43,6 +43,21 @@ try:
     _rate_limits = config.rate_limits(_env)
     _jwt_issuer = _env.get("JWT_ISSUER", "").strip() or None
     _redis_timeout = config.get_float(_env, "REDIS_SOCKET_TIMEOUT", default=0.25, minimum=0.01)
+    _downstream = {
+        "TIMEOUT_SECONDS": config.get_float(
+            _env, "DOWNSTREAM_TIMEOUT_SECONDS", default=1.0, minimum=0.01
+        ),
+        "REQUEST_DEADLINE_SECONDS": config.get_float(
+            _env, "REQUEST_DEADLINE_SECONDS", default=2.5, minimum=0.01
+        ),
+        "MAX_RESPONSE_BYTES": config.get_int(
+            _env, "DOWNSTREAM_MAX_BYTES", default=1_048_576, minimum=1024
+        ),
+        "CIRCUIT_FAILURES": config.get_int(_env, "CIRCUIT_FAILURES", default=5, minimum=1),
+        "CIRCUIT_RESET_SECONDS": config.get_float(
+            _env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1
+        ),
+    }
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
     if _log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise config.ConfigError(
@@ -171,6 +186,7 @@ LOGGING = {
 # Product settings, read lazily through aggregation.conf.bff_settings.
 BFF = {
     "SERVICES": _services,
+    "DOWNSTREAM": _downstream,
     "INTERNAL_SERVICE_TOKEN": _internal_token,
     "CLIENT_AUTH": _client_auth,
     "JWT_ISSUER": _jwt_issuer,

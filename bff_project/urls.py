@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from aggregation import views
 from bff_project import ops
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("mobile/v<int:major>/home", views.mobile_home, name="mobile-home"),
 ]
 
 handler400 = "aggregation.envelope.bad_request"

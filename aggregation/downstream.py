@@ -1,0 +1,265 @@
+"""Calls to the internal services: pooled clients, service credentials, failures as data.
+
+    DownstreamError                 (outcome label in metrics and logs)
+    ├── DownstreamTimeout           timeout       no answer within the dependency's timeout
+    ├── DownstreamUnavailable       unavailable   refused, reset, DNS: nothing to talk to
+    ├── DownstreamStatus            status        a 5xx or unexpected 4xx answer
+    ├── DownstreamNotFound          not_found     a 404: the thing asked for does not exist
+    ├── DownstreamMalformed         malformed     the body is not the JSON it should be
+    ├── DownstreamBadContentType    content_type  the body is not declared JSON at all
+    ├── DownstreamTooLarge          too_large     the body exceeds the size limit
+    └── CircuitOpen                 circuit_open  the breaker refused the call
+
+Every call carries ``X-Service-Account: <client>-bff``, ``X-Internal-Token`` and
+``X-Trace-Id``, and nothing from the client's request (its ``Authorization`` above all).
+``map_transport_errors`` is the one place httpx's exceptions become ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Iterator, Mapping
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from aggregation.circuit import CircuitBreaker, CircuitState
+from aggregation.conf import bff_settings
+
+DEFAULT_MAX_BYTES = 1_048_576
+
+
+class DownstreamError(Exception):
+    """A call to an internal service failed; ``outcome`` names how, for metrics."""
+
+    outcome = "error"
+
+    def __init__(self, service: str, detail: str = "") -> None:
+        super().__init__(f"{service}: {self.outcome}{': ' + detail if detail else ''}")
+        self.service = service
+        self.detail = detail
+
+
+class DownstreamTimeout(DownstreamError):
+    """No complete answer within the timeout (slow, or hanging)."""
+
+    outcome = "timeout"
+
+
+class DownstreamUnavailable(DownstreamError):
+    """The connection could not be made or broke (refused, reset, DNS)."""
+
+    outcome = "unavailable"
+
+
+class DownstreamStatus(DownstreamError):
+    """The service answered with an error status."""
+
+    outcome = "status"
+
+    def __init__(self, service: str, status: int) -> None:
+        super().__init__(service, f"HTTP {status}")
+        self.status = status
+
+
+class DownstreamNotFound(DownstreamError):
+    """The service answered 404: what was asked for does not exist. Not a failure."""
+
+    outcome = "not_found"
+
+
+class DownstreamMalformed(DownstreamError):
+    """The body is not valid JSON, or not the JSON structure expected."""
+
+    outcome = "malformed"
+
+
+class DownstreamBadContentType(DownstreamError):
+    """The answer does not declare a JSON body."""
+
+    outcome = "content_type"
+
+
+class DownstreamTooLarge(DownstreamError):
+    """The body is larger than the limit; it was not read whole."""
+
+    outcome = "too_large"
+
+
+class CircuitOpen(DownstreamError):
+    """The service's breaker is open: the call was not made."""
+
+    outcome = "circuit_open"
+
+
+@contextlib.contextmanager
+def map_transport_errors(service: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise DownstreamTimeout(service, type(exc).__name__) from exc
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
+            httpx.WriteError, httpx.NetworkError) as exc:  # fmt: skip
+        raise DownstreamUnavailable(service, type(exc).__name__) from exc
+    except httpx.TransportError as exc:
+        raise DownstreamUnavailable(service, type(exc).__name__) from exc
+
+
+def path_segment(value: str) -> str:
+    """Encode an id for use as one URL path segment (no '/', no '..' escapes)."""
+    return quote(value, safe="")
+
+
+# Keeping connections open to the few internal services is the point of pooling; the
+# default keep-alive limit of 20 would make the 21st concurrent request reconnect.
+POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100,
+                           keepalive_expiry=30)  # fmt: skip
+
+
+class ServiceClient:
+    """One internal service: its base URL, its pooled client, its circuit breaker."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        breaker: CircuitBreaker,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.breaker = breaker
+        self.max_bytes = max_bytes
+        self.transport = transport
+        # One pool per event loop: an httpx client is bound to the loop that first used
+        # it (one per worker process in production; a new one per test under a test client).
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+        self._clients = weakref.WeakKeyDictionary()
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=self.base_url,
+                limits=POOL_LIMITS,
+                transport=self.transport,
+                trust_env=False,
+                follow_redirects=False,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def get_json(
+        self,
+        path: str,
+        *,
+        client_surface: str,
+        trace_id: str,
+        params: Mapping[str, str | int] | None = None,
+        time_limit: float,
+    ) -> object:
+        """GET a JSON document; DownstreamError on any failure. Honours the breaker."""
+        if not self.breaker.allow():
+            raise CircuitOpen(self.name)
+        try:
+            value = await self._get_json(path, client_surface, trace_id, params, time_limit)
+        except DownstreamNotFound:
+            self.breaker.record_success()  # the service works; the thing does not exist
+            raise
+        except DownstreamError:
+            self.breaker.record_failure()
+            raise
+        except BaseException:
+            self.breaker.release()  # cancelled: no verdict on the service
+            raise
+        self.breaker.record_success()
+        return value
+
+    async def _get_json(self, path, client_surface, trace_id, params, time_limit) -> object:
+        headers = {
+            "X-Service-Account": f"{client_surface}-bff",
+            "X-Internal-Token": bff_settings.INTERNAL_SERVICE_TOKEN,
+            "X-Trace-Id": trace_id,
+            "Accept": "application/json",
+        }
+        try:
+            async with asyncio.timeout(time_limit):
+                with map_transport_errors(self.name):
+                    async with self._client().stream(
+                        "GET", path, params=params, headers=headers, timeout=time_limit
+                    ) as response:
+                        return await self._read(response)
+        except TimeoutError:
+            raise DownstreamTimeout(self.name, f"no answer within {time_limit:.3f}s") from None
+
+    async def _read(self, response: httpx.Response) -> object:
+        if response.status_code == 404:
+            raise DownstreamNotFound(self.name)
+        if not 200 <= response.status_code < 300:
+            raise DownstreamStatus(self.name, response.status_code)
+        content_type = response.headers.get("content-type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise DownstreamBadContentType(self.name, content_type[:100])
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            raise DownstreamTooLarge(self.name, f"{declared} bytes declared")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise DownstreamTooLarge(self.name, f"over {self.max_bytes} bytes")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise DownstreamMalformed(self.name, "invalid JSON") from exc
+
+    async def aclose(self) -> None:
+        for client in list(self._clients.values()):
+            await client.aclose()
+        self._clients.clear()
+
+
+def _breaker_changed(name: str, state: CircuitState) -> None:
+    from aggregation import metrics
+
+    metrics.CIRCUIT_STATE.labels(service=name).set(int(state))
+
+
+class Services:
+    """The process's service clients, built from settings on first use."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, ServiceClient] = {}
+        self._config: object = None
+
+    def __getitem__(self, name: str) -> ServiceClient:
+        config = (bff_settings.SERVICES, bff_settings.DOWNSTREAM)
+        if config != self._config:
+            # Settings changed (tests override them): rebuild rather than call stale URLs.
+            self._clients = {}
+            self._config = config
+        client = self._clients.get(name)
+        if client is None:
+            downstream = bff_settings.DOWNSTREAM
+            client = ServiceClient(
+                name,
+                bff_settings.SERVICES[name],
+                breaker=CircuitBreaker(
+                    name,
+                    failure_threshold=downstream["CIRCUIT_FAILURES"],
+                    reset_seconds=downstream["CIRCUIT_RESET_SECONDS"],
+                    on_change=_breaker_changed,
+                ),
+                max_bytes=downstream["MAX_RESPONSE_BYTES"],
+            )
+            self._clients[name] = client
+        return client
+
+
+services = Services()

@@ -1,0 +1,60 @@
+"""The product's Prometheus metrics: requests, dependencies, circuits, cache, drift."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Buckets around the latencies that matter here: a cache hit (~1 ms) up to a slow
+# fan-out hitting its deadline (seconds).
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2,
+                    0.3, 0.5, 0.75, 1.0, 2.0, 5.0)  # fmt: skip
+
+REQUESTS = Counter(
+    "bff_requests_total",
+    "Client requests by surface, endpoint and status.",
+    ["client", "endpoint", "status"],
+)
+REQUEST_LATENCY = Histogram(
+    "bff_request_duration_seconds",
+    "Client request latency.",
+    ["client", "endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
+DEPENDENCY_CALLS = Counter(
+    "bff_dependency_calls_total",
+    "Calls to internal services by dependency and outcome.",
+    ["dependency", "outcome"],
+)
+DEPENDENCY_LATENCY = Histogram(
+    "bff_dependency_duration_seconds",
+    "Latency of calls to internal services.",
+    ["dependency"],
+    buckets=_LATENCY_BUCKETS,
+)
+DEGRADED = Counter(
+    "bff_degraded_responses_total",
+    "Responses served without a non-critical dependency.",
+    ["client", "endpoint", "dependency"],
+)
+CIRCUIT_STATE = Gauge(
+    "bff_circuit_state",
+    "Circuit breaker state per service: 0 closed, 1 half-open, 2 open.",
+    ["service"],
+    multiprocess_mode="max",
+)
+SCHEMA_DRIFT = Counter(
+    "bff_schema_drift_total",
+    "Downstream values that did not match the declared source schema.",
+    ["client", "endpoint", "section", "reason"],
+)
+CACHE_EVENTS = Counter(
+    "bff_cache_events_total",
+    "Response cache events (hit, miss, stale, early, lock_wait, error).",
+    ["client", "endpoint", "event"],
+)
+SERVING_VERSION = Gauge(
+    "bff_serving_contract_info",
+    "1 for the contract version this process serves.",
+    ["client", "endpoint", "major", "version", "fingerprint"],
+    multiprocess_mode="max",
+)
