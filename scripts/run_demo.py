@@ -68,25 +68,24 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 def banner(bff: str, env: dict[str, str], seed_output: str) -> str:
     mobile = manage("mint_token", "--client", "mobile", "--sub", "usr_9821", env=env, capture=True)
-    user_service = env.get("USER_SERVICE_URL", "http://127.0.0.1:9101")
-    internal_token = env.get("INTERNAL_SERVICE_TOKEN", "demo-internal-token")
+    recommendation = env.get("RECOMMENDATION_SERVICE_URL", "http://127.0.0.1:9103")
     return f"""
 ================================================================================
  BFF demo is running at {bff}
  Admin:   {bff}/admin/
 {seed_output}
 
- Try it:
-   curl -s {bff}/healthz
+ Try it (the token is for usr_9821 and expires in an hour):
+   TOKEN={mobile}
+   curl -s -H "Authorization: Bearer $TOKEN" {bff}/mobile/v1/home
+   # degrade it: make the recommendation service fail, call again, then clear the fault
+   curl -s -X PUT -d '{{"status": 503}}' {recommendation}/_control/faults
+   curl -s -i -H "Authorization: Bearer $TOKEN" {bff}/mobile/v1/home
+   curl -s -X DELETE {recommendation}/_control/faults
    curl -s {bff}/readyz
-   curl -s {bff}/metrics
-   # an internal service, called the way the BFF calls it
-   curl -s -H 'X-Service-Account: mobile-bff' -H 'X-Internal-Token: {internal_token}' \\
-        {user_service}/users/usr_9821
+   curl -s {bff}/metrics | grep ^bff_
 
- A mobile token for usr_9821 (expires in an hour):
-   {mobile}
- Mint another with: .venv/bin/python manage.py mint_token --client mobile --sub usr_9821
+ Mint another token: .venv/bin/python manage.py mint_token --client mobile --sub usr_9821
  Ctrl-C stops everything.
 ================================================================================
 """
