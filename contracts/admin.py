@@ -39,6 +39,7 @@ from contracts.schema import EndpointSpec, Rule
 admin.site.site_header = "BFF contract registry"
 admin.site.site_title = "BFF contract registry"
 admin.site.index_title = "Contracts, reviews and history"
+admin.site.site_url = None  # the BFF has no HTML site to link back to
 
 
 def _spec(version: ContractVersion) -> EndpointSpec | None:
@@ -49,6 +50,10 @@ def _spec(version: ContractVersion) -> EndpointSpec | None:
 
 
 # --- Field rules -------------------------------------------------------------------------
+
+
+def _short(label: str, limit: int = 32) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def field_choices(spec: EndpointSpec) -> list:
@@ -136,7 +141,7 @@ class FieldRuleInline(admin.TabularInline):
     model = FieldRule
     form = FieldRuleForm
     formset = FieldRuleFormSet
-    extra = 1
+    extra = 0
     fields = ["field", "output_name", "position", "json_type"]
     readonly_fields = ["json_type"]
     ordering = ["section", "position", "id"]
@@ -238,22 +243,35 @@ class ContractVersionAdmin(SimpleHistoryAdmin):
     ]
     search_fields = ["change_summary", "review_comment", "major__endpoint__name"]
     list_select_related = ["major__endpoint__client", "author", "approver"]
-    fields = [
-        "endpoint_name",
-        "version_label",
-        "status",
-        "change_summary",
-        "based_on",
-        "author",
-        "approver",
-        "review_comment",
-        "fingerprint",
-        "created_at",
-        "submitted_at",
-        "reviewed_at",
-        "live_preview",
-        "classified_diff",
-        "audit_trail",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "endpoint_name",
+                    "version_label",
+                    "status",
+                    "change_summary",
+                    "based_on",
+                    "author",
+                ]
+            },
+        ),
+        (
+            "Review",
+            {
+                "fields": [
+                    "approver",
+                    "review_comment",
+                    "classified_diff",
+                    "fingerprint",
+                    "created_at",
+                    "submitted_at",
+                    "reviewed_at",
+                ]
+            },
+        ),
+        ("Audit trail", {"classes": ["collapse"], "fields": ["audit_trail"]}),
     ]
     change_form_template = "admin/contracts/contractversion/change_form.html"
 
@@ -288,7 +306,8 @@ class ContractVersionAdmin(SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         editable = {"change_summary"} if self.has_change_permission(request, obj) else set()
-        return [name for name in self.fields if name not in editable]
+        names = [name for _, options in self.fieldsets for name in options["fields"]]
+        return [name for name in names if name not in editable]
 
     # -- columns and panels
 
@@ -300,36 +319,36 @@ class ContractVersionAdmin(SimpleHistoryAdmin):
     def version_label(self, obj: ContractVersion) -> str:
         return obj.label
 
-    @admin.display(description="preview (shape, sample payload, size)")
     def live_preview(self, obj: ContractVersion) -> str:
+        """The draft's preview panel; preview.js refreshes it as the rules are edited."""
         spec = _spec(obj)
         if spec is None:
-            return "This code declares no such endpoint."
+            return format_html("<p>{}</p>", "This code declares no such endpoint.")
         data = preview(spec, services.rules_of(obj))
+        if "shape" in data:
+            changes = services.changes_between(services.baseline_for(obj), data["shape"])
+            data["changes"] = services.serialise_changes(changes)
         return format_html(
-            '<div id="contract-preview" data-url="{}"><pre class="preview-json">{}</pre></div>',
+            '<div id="contract-preview" data-url="{}" data-payload-bytes="{}">'
+            '<p class="preview-size" id="preview-size"></p>'
+            '<p class="errornote" id="preview-error" hidden></p>'
+            '<h3>Changes against the version it replaces</h3><div id="preview-changes">{}</div>'
+            '<h3>Projected sample payload</h3><pre class="preview-json" id="preview-payload"></pre>'
+            '<details><summary>Shape</summary><pre class="preview-json" id="preview-shape"></pre>'
+            '</details><pre id="preview-data" hidden>{}</pre></div>',
             reverse("admin:contracts_contractversion_preview", args=[obj.pk]),
-            json.dumps(data, indent=2, ensure_ascii=False),
+            data.get("payloadBytes", ""),
+            _changes_table(data.get("changes")),
+            json.dumps(data, ensure_ascii=False),
         )
 
     @admin.display(description="classified diff")
     def classified_diff(self, obj: ContractVersion) -> str:
         if obj.status == Status.DRAFT:
-            spec = _spec(obj)
-            if spec is None:
-                return "-"
-            try:
-                shape = services.code_shape(obj.major.endpoint, services.rules_of(obj))
-            except services.ActionError as exc:
-                return str(exc)
-            changes = services.serialise_changes(
-                services.changes_between(services.baseline_for(obj), shape)
-            )
-        else:
-            changes = obj.diff
+            return format_html("<p>{}</p>", "Shown live in the preview below the rules.")
         baseline = services.baseline_for(obj) if obj.status != Status.APPROVED else obj.based_on
         against = f"against {baseline.label}" if baseline else "first version"
-        return format_html("<p>{}</p>{}", against, _changes_table(changes))
+        return format_html("<p>{}</p>{}", against, _changes_table(obj.diff))
 
     @admin.display(description="audit trail")
     def audit_trail(self, obj: ContractVersion) -> str:
@@ -549,6 +568,7 @@ class ContractVersionAdmin(SimpleHistoryAdmin):
                 can_retire=version.status == Status.APPROVED
                 and services.is_release_manager(request.user),
                 version=version,
+                preview_panel=self.live_preview(version) if version.status == Status.DRAFT else "",
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
 

@@ -236,8 +236,8 @@ class ReviewQueue(ContractVersion):
 
     class Meta:
         proxy = True
-        verbose_name = "submitted version"
-        verbose_name_plural = "review queue"
+        verbose_name = "version awaiting review"
+        verbose_name_plural = "versions awaiting review"
 
 
 class FieldRuleQuerySet(models.QuerySet):

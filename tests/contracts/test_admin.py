@@ -79,6 +79,7 @@ def test_end_to_end_flow_from_draft_to_served_version(
     assert b"user.avatarUrl (string|null)" in page.content  # the field picker
     assert b"user.fraudScore (number)" in page.content  # declared, offered, not picked
     assert b"contract-preview" in page.content
+    assert b"Sample payload" in page.content or b"preview-size" in page.content
 
     preview = dev.post(
         reverse("admin:contracts_contractversion_preview", args=[draft.pk]),

@@ -167,7 +167,7 @@ def log_out(driver: WebDriver) -> None:
 
 def shown_preview(driver: WebDriver) -> dict:
     """What the live preview panel shows now (its text is the preview endpoint's JSON)."""
-    text = driver.find_element(By.CSS_SELECTOR, "#contract-preview pre").get_property("textContent")
+    text = driver.find_element(By.ID, "preview-data").get_property("textContent")
     return json.loads(text)
 
 
@@ -199,7 +199,7 @@ def test_team_member_adds_a_field_and_release_manager_approves_it_into_service(
     draft_pk = int(re.search(r"/contractversion/(\d+)/change/", driver.current_url).group(1))
 
     # Picks user.email in a new row and watches the live preview follow.
-    find(driver, "#contract-preview pre")
+    find(driver, "#preview-payload")
     before = shown_preview(driver)
     assert "email" not in before["payload"]["user"]
     new_row = int(driver.find_element(By.ID, "id_rules-TOTAL_FORMS").get_property("value"))
@@ -224,7 +224,7 @@ def test_team_member_adds_a_field_and_release_manager_approves_it_into_service(
     screenshots.take("draft-saved")
 
     click(driver, "#submit-for-review-button")
-    success_message(driver, "draft submitted for review")
+    success_message(driver, "submitted for review")
     assert find(driver, ".field-status .readonly").text == "submitted"
     screenshots.take("draft-submitted")
     log_out(driver)
