@@ -23,6 +23,8 @@ from aggregation.errors import ErrorCode
 
 logger = logging.getLogger(__name__)
 
+TIMEOUT_GRACE_SECONDS = 0.1
+
 
 @dataclass(frozen=True)
 class CallContext:
@@ -77,7 +79,10 @@ async def _call(dependency: Dependency, context: CallContext, done: Mapping[str,
     try:
         timeout = dependency.timeout or context.timeout
         try:
-            async with asyncio.timeout(timeout):
+            # A safety net for fetches that do not time themselves out. The grace lets a
+            # downstream call's own time limit fire first, so its failure is recorded by
+            # the circuit breaker instead of being a cancellation without a verdict.
+            async with asyncio.timeout(timeout + TIMEOUT_GRACE_SECONDS):
                 return await dependency.fetch(context, done)
         except TimeoutError:
             raise DownstreamTimeout(dependency.name, f"no answer within {timeout:.3f}s") from None

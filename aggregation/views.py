@@ -10,8 +10,10 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
-from aggregation import fanout, metrics, surfaces
+from aggregation import cachekeys, fanout, metrics, surfaces
 from aggregation.auth import authenticate
+from aggregation.cache import L1, Computed, Entry, Policy, ResponseCache, etag_for
+from aggregation.cachestore import DjangoStore, RedisStore
 from aggregation.conf import bff_settings
 from aggregation.downstream import DownstreamNotFound
 from aggregation.envelope import error_for
@@ -24,6 +26,7 @@ from aggregation.errors import (
 )
 from aggregation.surfaces import Surface
 from aggregation.tracing import TRACE_HEADER, trace_id_for
+from contracts.models import CacheScope
 from contracts.serving import ServingContract, registry
 
 logger = logging.getLogger(__name__)
@@ -79,7 +82,38 @@ def _critical_failure(exc: fanout.CriticalDependencyFailed) -> Exception:
     return DependencyUnavailable(code, message)
 
 
-async def serve(surface: Surface, request: HttpRequest, major: int) -> HttpResponse:
+def _response_cache(scope: str) -> ResponseCache:
+    """The process's response caches (shared data also gets an in-process L1)."""
+    config = (bff_settings.REDIS_URL, bff_settings.REDIS_SOCKET_TIMEOUT)
+    if _caches.get("config") != config:
+        url, timeout = config
+        store = RedisStore(url, timeout=timeout) if url else DjangoStore()
+        _caches.clear()
+        _caches.update(config=config, per_user=ResponseCache(store),
+                       shared=ResponseCache(store, l1=L1()))  # fmt: skip
+    return _caches["shared" if scope == CacheScope.SHARED else "per_user"]
+
+
+_caches: dict = {}
+
+
+def _etag_matches(request: HttpRequest, etag: str) -> bool:
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def _body(meta: dict, sections: bytes) -> bytes:
+    # The cached sections are spliced in as stored: no parse, no re-serialisation per hit.
+    head = b'{"meta":' + orjson.dumps(meta)
+    return head + b"}" if sections == b"{}" else head + b"," + sections[1:]
+
+
+async def serve(
+    surface: Surface, request: HttpRequest, major: int, *, cache_id: str | None = None
+) -> HttpResponse:
     started = time.perf_counter()
     trace_id = trace_id_for(request)
     client, endpoint = surface.spec.client, surface.spec.name
@@ -87,6 +121,7 @@ async def serve(surface: Surface, request: HttpRequest, major: int) -> HttpRespo
         principal = authenticate(request.headers.get("Authorization"), client)
         contract, lifecycle = serving_contract(request, client, endpoint, major)
         downstream = bff_settings.DOWNSTREAM
+        deadline = downstream["REQUEST_DEADLINE_SECONDS"]
         context = fanout.CallContext(
             client=client,
             endpoint=endpoint,
@@ -94,33 +129,65 @@ async def serve(surface: Surface, request: HttpRequest, major: int) -> HttpRespo
             trace_id=trace_id,
             timeout=downstream["TIMEOUT_SECONDS"],
         )
-        try:
-            result = await fanout.run(
-                surface.dependencies, context, deadline=downstream["REQUEST_DEADLINE_SECONDS"]
+
+        async def compute() -> Computed:
+            try:
+                result = await fanout.run(surface.dependencies, context, deadline=deadline)
+            except fanout.CriticalDependencyFailed as exc:
+                raise _critical_failure(exc) from exc
+            sections, drift = contract.plan.project_all(surface.sections_from(result.values))
+            _record_drift(contract, drift, trace_id)
+            return Computed(orjson.dumps(sections), result.degraded)
+
+        if contract.cache_scope == CacheScope.NONE:
+            computed = await compute()
+            entry = Entry(computed.body, etag_for(computed.body, contract.fingerprint), 0.0, 0.0,
+                          computed.degraded)  # fmt: skip
+            state = "bypass"
+        else:
+            prefix = bff_settings.CACHE_KEY_PREFIX
+            if contract.cache_scope == CacheScope.SHARED:
+                key = cachekeys.shared_key(prefix, contract, cache_id or "all")
+            else:
+                key = cachekeys.user_key(prefix, contract, principal.subject)
+            outcome = await _response_cache(contract.cache_scope).get_or_compute(
+                key,
+                compute,
+                Policy(
+                    contract.cache_ttl_seconds,
+                    contract.cache_jitter_percent,
+                    contract.cache_stale_grace_seconds,
+                ),
+                fingerprint=contract.fingerprint,
+                labels=(client, endpoint),
+                wait_seconds=deadline,
             )
-        except fanout.CriticalDependencyFailed as exc:
-            raise _critical_failure(exc) from exc
-        sections, drift = contract.plan.project_all(surface.sections_from(result.values))
-        _record_drift(contract, drift, trace_id)
-        meta = {
-            "traceId": trace_id,
-            "generatedAt": datetime.now(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "latencyMs": round((time.perf_counter() - started) * 1000),
-            "schemaVersion": contract.schema_version,
-            "degraded": bool(result.degraded),
-            "degradedDependencies": list(result.degraded),
-            "cache": "bypass",
+            entry, state = outcome.entry, outcome.state
+        headers = {
+            "Cache-Control": PRIVATE_CACHE_CONTROL,
+            "Vary": "Authorization",
+            "ETag": entry.etag,
+            **lifecycle,
         }
-        response = HttpResponse(
-            orjson.dumps({"meta": meta, **sections}), content_type="application/json"
-        )
-        response["Cache-Control"] = PRIVATE_CACHE_CONTROL
-        response["Vary"] = "Authorization"
-        if result.degraded:
-            response["X-BFF-Degraded"] = ",".join(result.degraded)
-        for name, value in lifecycle.items():
+        if _etag_matches(request, entry.etag) and not entry.degraded:
+            response = HttpResponse(status=304)
+        else:
+            meta = {
+                "traceId": trace_id,
+                "generatedAt": datetime.now(UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "latencyMs": round((time.perf_counter() - started) * 1000),
+                "schemaVersion": contract.schema_version,
+                "degraded": bool(entry.degraded),
+                "degradedDependencies": list(entry.degraded),
+                "cache": state,
+            }
+            response = HttpResponse(_body(meta, entry.body), content_type="application/json")
+            if entry.degraded:
+                response["X-BFF-Degraded"] = ",".join(entry.degraded)
+                del headers["ETag"]
+        for name, value in headers.items():
             response[name] = value
     except Exception as exc:  # noqa: BLE001 - error_for is the one mapping to the envelope
         response = error_for(exc, trace_id)

@@ -82,3 +82,24 @@ def redis_url(redis_server: str) -> str:
     """The session's Redis, emptied of this suite's database before each test."""
     redis.Redis.from_url(redis_server).flushdb()
     return redis_server
+
+
+@pytest.fixture(autouse=True)
+def fresh_response_caches():
+    """Every test starts with empty response caches: no entry leaks from one to the next."""
+    from django.conf import settings
+
+    if not settings.configured:  # the demo-service tests may run without Django
+        yield
+        return
+    from django.core.cache import caches
+
+    from aggregation import views
+
+    views._caches.clear()
+    try:
+        caches["default"].clear()
+    except Exception:  # noqa: BLE001 - a test about a dead cache must still be able to start
+        pass
+    yield
+    views._caches.clear()

@@ -1,0 +1,344 @@
+"""The read-through response cache: versioned keys, one recomputation per expiry.
+
+An entry is two JSON documents joined by a newline: a header with the recompute time
+(``delta``), the logical expiry and the ETag, then the response's sections exactly as
+they are sent. ``meta`` is built per request and never stored.
+
+One recomputation per key per expiry, across processes:
+
+* single flight in this process: concurrent misses share one computation, which runs
+  as its own task so a client that disconnects does not cancel it for the others, and
+  whose failure reaches every waiter as a failure;
+* a lock in the store (``SET NX PX`` with an owner token, expiring on its own if its
+  holder dies) lets one process recompute; the others serve the stale entry if there is
+  one, or wait for the holder's value up to the request deadline;
+* probabilistic early recomputation (XFetch, Vattani et al., VLDB 2015) refreshes a hot
+  entry in the background shortly before it expires, so readers rarely see a miss;
+* stale-if-error: when recomputing fails, an entry within its stale grace is served and
+  marked ``stale``.
+
+A degraded aggregate is never stored: the first request after the dependency recovers
+gets the whole page. The store being slow or down costs hits, never a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import random
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+
+from aggregation import metrics
+from aggregation.cachestore import Store, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+XFETCH_BETA = 1.0
+# How long a recomputation may hold the lock: long enough for a fan-out to reach its
+# deadline, short enough that a crashed holder blocks its key only briefly.
+LOCK_TTL_MS = 5_000
+WAIT_POLL_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An endpoint's cache policy, from the registry."""
+
+    ttl_seconds: float
+    jitter_percent: int
+    stale_grace_seconds: float
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A freshly built response body (the sections), and whether it is degraded."""
+
+    body: bytes
+    degraded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entry:
+    body: bytes
+    etag: str
+    delta: float  # seconds the recomputation took
+    expiry: float  # logical expiry, epoch seconds
+    degraded: tuple[str, ...] = ()
+
+    def encode(self) -> bytes:
+        header = {"delta": self.delta, "expiry": self.expiry, "etag": self.etag}
+        return orjson.dumps(header) + b"\n" + self.body
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Entry:
+        header, _, body = raw.partition(b"\n")
+        fields = orjson.loads(header)
+        return cls(body=body, etag=str(fields["etag"]), delta=float(fields["delta"]),
+                   expiry=float(fields["expiry"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the cache answered: the entry and how (``hit``, ``miss``, ``stale``, ``bypass``)."""
+
+    entry: Entry
+    state: str
+
+
+def etag_for(body: bytes, fingerprint: str) -> str:
+    # Strong: the same sections under the same contract are byte-identical; meta, which
+    # differs per request, is not part of what the tag identifies.
+    return '"' + fingerprint[:8] + "-" + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+class L1:
+    """A small in-process LRU with expiry, in front of the store for shared data."""
+
+    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.time):
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, Entry]] = OrderedDict()
+
+    def get(self, key: str) -> Entry | None:
+        item = self._entries.get(key)
+        if item is None:
+            return None
+        until, entry = item
+        if self.clock() >= until:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: Entry, ttl: float) -> None:
+        self._entries[key] = (self.clock() + ttl, entry)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class ResponseCache:
+    """Read-through cache over a store; clock and random source are injectable."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        l1: L1 | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.l1 = l1
+        self._flights: dict[str, asyncio.Future] = {}
+        self._refreshing: set[str] = set()
+
+    # -- the decisions, as pure functions of the entry and the clock
+
+    def jittered_ttl(self, policy: Policy) -> float:
+        """TTL shortened by up to ``jitter_percent``, so keys written together spread out."""
+        spread = policy.jitter_percent / 100
+        return policy.ttl_seconds * (1 - spread * self.rng.random())
+
+    def should_recompute_early(self, entry: Entry, now: float) -> bool:
+        """XFetch: recompute when now - delta * beta * ln(rand) >= expiry.
+
+        ln(rand) is negative, so the gap grows with the recompute time and the chance of
+        an early refresh rises as the expiry nears.
+        """
+        sample = self.rng.random() or 1e-12
+        return now - entry.delta * XFETCH_BETA * math.log(sample) >= entry.expiry
+
+    # -- the read-through path
+
+    async def get_or_compute(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[Computed]],
+        policy: Policy,
+        *,
+        fingerprint: str,
+        labels: tuple[str, str],
+        wait_seconds: float,
+    ) -> Outcome:
+        if self.l1 is not None:
+            cached = self.l1.get(key)
+            if cached is not None:
+                self._event("hit", labels)
+                return Outcome(cached, "hit")
+        entry = await self._read(key, labels)
+        now = self.clock()
+        if entry is not None and now < entry.expiry:
+            if self.should_recompute_early(entry, now):
+                self._event("early", labels)
+                self._refresh_in_background(key, compute, policy, fingerprint, labels)
+            else:
+                self._event("hit", labels)
+            self._remember(key, entry, now)
+            return Outcome(entry, "hit")
+        return await self._single_flight(
+            key,
+            lambda: self._recompute(key, compute, policy, fingerprint, labels, entry, wait_seconds),
+        )
+
+    def _remember(self, key: str, entry: Entry, now: float) -> None:
+        if self.l1 is not None and entry.expiry > now:
+            self.l1.put(key, entry, entry.expiry - now)
+
+    async def _single_flight(self, key: str, start: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        flight = self._flights.get(key)
+        if flight is None:
+            task = asyncio.ensure_future(start())
+            self._flights[key] = task
+            task.add_done_callback(lambda _: self._flights.pop(key, None))
+            flight = task
+        # shield: a waiter that goes away (client disconnect) must not cancel the shared
+        # computation for everyone else.
+        return await asyncio.shield(flight)
+
+    async def _recompute(
+        self,
+        key,
+        compute,
+        policy,
+        fingerprint,
+        labels,
+        stale,
+        wait_seconds,
+        *,
+        background: bool = False,
+    ):
+        token = uuid.uuid4().hex
+        lock_key = key + ":lock"
+        try:
+            locked = await self.store.acquire(lock_key, token, LOCK_TTL_MS)
+        except StoreUnavailable:
+            self._event("error", labels)
+            locked = None  # no coordination possible: compute, do not store
+        if locked is False and background:
+            return None  # another process is already refreshing this entry
+        if locked is False:
+            if stale is not None and self._within_grace(stale, policy):
+                self._event("stale", labels)
+                return Outcome(stale, "stale")
+            waited = await self._wait_for_holder(key, lock_key, wait_seconds, labels)
+            if waited is not None:
+                return Outcome(waited, "hit")
+            # The holder failed or vanished: compute ourselves rather than fail.
+        self._event("miss", labels)
+        try:
+            fresh = await self._compute(compute, fingerprint)
+        except Exception:
+            if stale is not None and self._within_grace(stale, policy):
+                self._event("stale", labels)
+                logger.warning("recomputation failed; serving stale", extra={"cacheKey": key})
+                return Outcome(stale, "stale")
+            raise
+        finally:
+            if locked:
+                await self._release(lock_key, token, labels)
+        if not fresh.degraded:
+            await self._write(key, fresh, policy, labels)
+        return Outcome(fresh, "miss")
+
+    async def _compute(self, compute, fingerprint: str) -> Entry:
+        started = time.perf_counter()
+        computed = await compute()
+        delta = time.perf_counter() - started
+        return Entry(body=computed.body, etag=etag_for(computed.body, fingerprint), delta=delta,
+                     expiry=0.0, degraded=computed.degraded)  # fmt: skip
+
+    async def _write(self, key: str, entry: Entry, policy: Policy, labels) -> None:
+        ttl = self.jittered_ttl(policy)
+        now = self.clock()
+        stored = Entry(entry.body, entry.etag, entry.delta, now + ttl)
+        try:
+            await self.store.set(
+                key, stored.encode(), ttl_ms=math.ceil((ttl + policy.stale_grace_seconds) * 1000)
+            )
+        except StoreUnavailable:
+            self._event("error", labels)
+            return
+        self._remember(key, stored, now)
+
+    async def _release(self, lock_key: str, token: str, labels) -> None:
+        try:
+            await self.store.release(lock_key, token)
+        except StoreUnavailable:
+            self._event("error", labels)  # the lock expires on its own
+
+    def _within_grace(self, entry: Entry, policy: Policy) -> bool:
+        return self.clock() < entry.expiry + policy.stale_grace_seconds
+
+    async def _read(self, key: str, labels) -> Entry | None:
+        try:
+            raw = await self.store.get(key)
+        except StoreUnavailable:
+            self._event("error", labels)
+            return None
+        if raw is None:
+            return None
+        try:
+            return Entry.decode(raw)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            # A foreign or corrupt value under our key: treat it as absent and overwrite.
+            self._event("error", labels)
+            return None
+
+    async def _wait_for_holder(self, key, lock_key, wait_seconds, labels) -> Entry | None:
+        """Another process is recomputing: wait for its value instead of recomputing."""
+        self._event("lock_wait", labels)
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+            entry = await self._read(key, labels)
+            if entry is not None and entry.expiry > self.clock():
+                return entry
+            try:
+                if await self.store.holder(lock_key) is None:
+                    entry = await self._read(key, labels)
+                    return entry if entry is not None and entry.expiry > self.clock() else None
+            except StoreUnavailable:
+                return None
+        return None
+
+    def _refresh_in_background(self, key, compute, policy, fingerprint, labels) -> None:
+        if key in self._refreshing or key in self._flights:
+            return
+        self._refreshing.add(key)
+
+        async def refresh() -> None:
+            try:
+                # Not in the key's single flight: a reader that finds the entry expired
+                # meanwhile must not join a refresh that may decline to compute (None).
+                await self._recompute(key, compute, policy, fingerprint, labels, None, 0.0,
+                                      background=True)  # fmt: skip
+            except Exception:  # noqa: BLE001 - the current entry keeps serving until expiry
+                logger.warning("early recomputation failed", extra={"cacheKey": key})
+            finally:
+                self._refreshing.discard(key)
+
+        task = asyncio.ensure_future(refresh())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    @staticmethod
+    def _event(event: str, labels: tuple[str, str]) -> None:
+        metrics.CACHE_EVENTS.labels(labels[0], labels[1], event).inc()
+
+
+# Strong references to background refreshes, so they are not garbage-collected mid-flight.
+_background: set[asyncio.Task] = set()

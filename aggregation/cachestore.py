@@ -1,0 +1,151 @@
+"""Where cached responses live: Redis through redis.asyncio, or Django's in-process cache.
+
+Both stores speak bytes and offer get/set, an atomic "set if absent" for locks and a
+compare-and-delete to release them. Every failure surfaces as ``StoreUnavailable`` so the
+response cache can treat it as a miss; a breaker stops a dead Redis from costing a
+socket timeout on every request, and probes it again to reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Protocol
+
+from django.core.cache import caches
+
+from aggregation.circuit import CircuitBreaker, CircuitState
+
+logger = logging.getLogger(__name__)
+
+# Compare-and-delete: only the holder of a lock (who knows its token) may release it.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached, or answered too slowly."""
+
+
+class Store(Protocol):
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_ms: int) -> None: ...
+
+    async def acquire(self, key: str, token: str, ttl_ms: int) -> bool: ...
+
+    async def release(self, key: str, token: str) -> None: ...
+
+    async def holder(self, key: str) -> str | None: ...
+
+    def healthy(self) -> bool: ...
+
+
+class RedisStore:
+    """Redis via redis.asyncio: one connection pool per event loop, short timeouts."""
+
+    name = "redis"
+
+    def __init__(self, url: str, *, timeout: float, breaker: CircuitBreaker | None = None):
+        self.url = url
+        self.timeout = timeout
+        self.breaker = breaker or CircuitBreaker("redis", failure_threshold=3, reset_seconds=1.0)
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _client(self):
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = aioredis.Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                retry_on_timeout=False,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def _run(self, operation):
+        import redis
+
+        if not self.breaker.allow():
+            raise StoreUnavailable("redis circuit open")
+        try:
+            async with asyncio.timeout(self.timeout * 2):
+                result = await operation(self._client())
+        except (redis.RedisError, OSError, TimeoutError) as exc:
+            self.breaker.record_failure()
+            raise StoreUnavailable(type(exc).__name__) from exc
+        except BaseException:
+            self.breaker.release()
+            raise
+        self.breaker.record_success()
+        return result
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._run(lambda client: client.get(key))
+
+    async def set(self, key: str, value: bytes, ttl_ms: int) -> None:
+        await self._run(lambda client: client.set(key, value, px=max(1, ttl_ms)))
+
+    async def acquire(self, key: str, token: str, ttl_ms: int) -> bool:
+        result = await self._run(lambda client: client.set(key, token, nx=True, px=ttl_ms))
+        return bool(result)
+
+    async def release(self, key: str, token: str) -> None:
+        await self._run(lambda client: client.eval(_RELEASE, 1, key, token))
+
+    async def holder(self, key: str) -> str | None:
+        value = await self._run(lambda client: client.get(key))
+        return value.decode() if value is not None else None
+
+    def healthy(self) -> bool:
+        return self.breaker.state is CircuitState.CLOSED
+
+
+class DjangoStore:
+    """Django's configured cache (the in-process cache when REDIS_URL is unset)."""
+
+    name = "django"
+
+    def __init__(self, alias: str = "default") -> None:
+        self.alias = alias
+
+    @property
+    def _cache(self):
+        return caches[self.alias]
+
+    async def _guard(self, awaitable):
+        try:
+            return await awaitable
+        except Exception as exc:  # any backend failure is a miss, never a 500
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._guard(self._cache.aget(key))
+
+    async def set(self, key: str, value: bytes, ttl_ms: int) -> None:
+        await self._guard(self._cache.aset(key, value, timeout=max(0.001, ttl_ms / 1000)))
+
+    async def acquire(self, key: str, token: str, ttl_ms: int) -> bool:
+        return bool(await self._guard(self._cache.aadd(key, token, timeout=ttl_ms / 1000)))
+
+    async def release(self, key: str, token: str) -> None:
+        # Not atomic, but this store is in-process: single flight already serialises it.
+        if await self._guard(self._cache.aget(key)) == token:
+            await self._guard(self._cache.adelete(key))
+
+    async def holder(self, key: str) -> str | None:
+        return await self._guard(self._cache.aget(key))
+
+    def healthy(self) -> bool:
+        return True
