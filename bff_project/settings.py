@@ -58,6 +58,8 @@ try:
             _env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1
         ),
     }
+    # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
+    _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
     if _log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise config.ConfigError(
@@ -193,6 +195,8 @@ BFF = {
     "CACHE_KEY_PREFIX": _cache_prefix,
     "RATE_LIMITS": _rate_limits,
     "REDIS_URL": _redis_url,
+    "REDIS_SOCKET_TIMEOUT": _redis_timeout,
     # prometheus_client reads the directory itself; this only says to aggregate it.
     "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
+    "BENCH_VIEWS": _bench_views,
 }
