@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class AggregationConfig(AppConfig):
     name = "aggregation"
     verbose_name = "Aggregation"
+
+    def ready(self) -> None:
+        from aggregation.readiness import response_cache_probe
+        from bff_project.ops import register_readiness_probe
+
+        register_readiness_probe("responseCache", response_cache_probe)

@@ -82,7 +82,7 @@ def _critical_failure(exc: fanout.CriticalDependencyFailed) -> Exception:
     return DependencyUnavailable(code, message)
 
 
-def _response_cache(scope: str) -> ResponseCache:
+def response_cache(scope: str) -> ResponseCache:
     """The process's response caches (shared data also gets an in-process L1)."""
     config = (bff_settings.REDIS_URL, bff_settings.REDIS_SOCKET_TIMEOUT)
     if _caches.get("config") != config:
@@ -150,7 +150,7 @@ async def serve(
                 key = cachekeys.shared_key(prefix, contract, cache_id or "all")
             else:
                 key = cachekeys.user_key(prefix, contract, principal.subject)
-            outcome = await _response_cache(contract.cache_scope).get_or_compute(
+            outcome = await response_cache(contract.cache_scope).get_or_compute(
                 key,
                 compute,
                 Policy(
