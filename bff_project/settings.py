@@ -196,6 +196,9 @@ BFF = {
     "RATE_LIMITS": _rate_limits,
     "REDIS_URL": _redis_url,
     "REDIS_SOCKET_TIMEOUT": _redis_timeout,
+    # The module attribute declaring the endpoints this code serves; tests point it at a
+    # double of "the code after a change" to exercise the deploy gate for real.
+    "ENDPOINTS": _env.get("BFF_ENDPOINTS", "").strip() or "aggregation.endpoints.ENDPOINTS",
     # prometheus_client reads the directory itself; this only says to aggregate it.
     "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
     "BENCH_VIEWS": _bench_views,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 
 from bff_project.ops import ProbeResult
+from contracts.codebase import code_endpoints
 from contracts.serving import registry
 
 
@@ -20,6 +21,10 @@ async def registry_probe() -> ProbeResult:
         for (client, endpoint, major), state in snapshot.majors.items()
         if state.serving is None and state.approved
     }
+    known = {(client, endpoint) for client, endpoint, _ in snapshot.majors}
+    for client, endpoint in code_endpoints():
+        if (client, endpoint) not in known:
+            unserved[f"{client}/{endpoint}"] = "no contract in the registry"
     serving = {
         f"{client}/{endpoint}/v{major}": state.serving.schema_version
         for (client, endpoint, major), state in snapshot.majors.items()

@@ -447,3 +447,116 @@ class DeprecateMajor(Action):
         self.major.save()
         bump_generation()
         return self.major
+
+
+BOT_USERNAME = "contracts-bot"
+
+
+def proposal_author():
+    """The account ``contracts propose`` writes as: a member of every frontend team that
+    cannot log in, so its proposals can be reviewed (never approved) like anyone's."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, created = get_user_model().objects.get_or_create(username=BOT_USERNAME)
+    if created:
+        user.set_unusable_password()
+        user.save()
+    user.groups.add(*Group.objects.filter(name__in=roles.FRONTEND_TEAMS.values()))
+    return user
+
+
+class ProposeFromCode(Action):
+    """Record the shape of the checked-out code as a submitted version of a contract.
+
+    The rules are those of the newest approved version the proposal builds on, minus any
+    rule naming a field the code no longer declares; the code's source schemas supply
+    everything else (types, nullability, enums). A breaking result is refused in an
+    existing major, exactly as in the admin.
+    """
+
+    def __init__(self, user: AbstractBaseUser, client: str, endpoint: str,
+                 *, major: int | None = None) -> None:  # fmt: skip
+        self.user = user
+        self.client = client
+        self.endpoint_name = endpoint
+        self.major = major
+        self.dropped: list[str] = []
+
+    def check(self) -> None:
+        spec = code_endpoint(self.client, self.endpoint_name)
+        if spec is None:
+            raise ActionError(f"this code declares no endpoint {self.client}/{self.endpoint_name}")
+        self.spec = spec
+        endpoint = Endpoint.objects.filter(
+            client__name=self.client, name=self.endpoint_name
+        ).first()
+        numbers = sorted(endpoint.majors.values_list("number", flat=True)) if endpoint else []
+        target = self.major if self.major is not None else (numbers[-1] if numbers else 1)
+        highest = numbers[-1] if numbers else 0
+        if target < 1 or target > highest + 1:
+            raise ActionError(f"--major must be between 1 and {highest + 1}")
+        self.target = target
+        self.endpoint = endpoint
+        base = None
+        if endpoint is not None:
+            base = (
+                ContractVersion.objects.filter(
+                    major__endpoint=endpoint, major__number__lte=target, status=Status.APPROVED
+                )
+                .order_by("-major__number", "-minor")
+                .first()
+            )
+        self.base = base
+        rules: list[Rule] = []
+        for rule in rules_of(base) if base else []:
+            try:
+                build_shape(spec, [rule])
+            except RuleError as exc:
+                self.dropped.append(f"{rule.section}.{rule.source}: {exc}")
+                continue
+            rules.append(rule)
+        self.rules = rules
+        shape = code_shape_for(spec, rules)
+        same_major = base is not None and base.major.number == target
+        changes = diff(base.shape, shape) if base is not None else []
+        if same_major and not changes:
+            raise ActionError(
+                f"nothing to propose: the approved v{base.schema_version} already matches this code"
+            )
+        if same_major and classify(changes) == Compatibility.BREAKING:
+            breaking = "; ".join(
+                f"{c.path}: {c.detail}"
+                for c in changes
+                if c.compatibility == Compatibility.BREAKING
+            )
+            raise ActionError(
+                f"this code breaks v{target} ({breaking}); propose it as a new major with "
+                f"--major {highest + 1}"
+            )
+        self.changes = changes
+
+    def _perform(self) -> ContractVersion:
+        endpoint = self.endpoint
+        if endpoint is None:
+            from contracts.models import Client
+
+            client = Client.objects.get(name=self.client)
+            endpoint = Endpoint.objects.create(client=client, name=self.endpoint_name,
+                                               description=self.spec.description[:300])  # fmt: skip
+        new_major = not endpoint.majors.filter(number=self.target).exists()
+        draft = CreateDraft(
+            self.user, endpoint, from_version=None if new_major else self.base,
+            new_major=new_major, rules=self.rules,
+            summary="Proposed from the checked-out code",
+        ).execute()  # fmt: skip
+        if not self.rules:
+            return draft  # nothing whitelisted yet: a team picks the fields, then submits
+        return SubmitForReview(self.user, draft).execute()
+
+
+def code_shape_for(spec: EndpointSpec, rules: Sequence[Rule]) -> dict:
+    try:
+        return build_shape(spec, rules)
+    except RuleError as exc:
+        raise ActionError(str(exc)) from None

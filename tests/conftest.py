@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -97,9 +98,33 @@ def fresh_response_caches():
     from aggregation import views
 
     views._caches.clear()
-    try:
+    # A test about a dead cache must still be able to start.
+    with contextlib.suppress(Exception):
         caches["default"].clear()
-    except Exception:  # noqa: BLE001 - a test about a dead cache must still be able to start
-        pass
     yield
     views._caches.clear()
+
+
+@pytest.fixture
+def demo(db, settings):
+    """The demo registry (approved v1 contracts, one proposal in review) and its users."""
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from contracts.serving import registry
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    registry.refresh()
+    return get_user_model().objects
+
+
+@pytest.fixture(scope="session")
+def demo_services():
+    """The four demo internal services in one subprocess, for the whole session."""
+    from demo_services.testing import DemoServices
+
+    with DemoServices() as running:
+        yield running

@@ -34,27 +34,36 @@ def test_healthz_answers_without_touching_anything(client: Client) -> None:
     assert response.json() == {"status": "ok"}
 
 
-@pytest.mark.django_db
-def test_readyz_reports_database_and_cache(client: Client) -> None:
+def test_readyz_reports_database_cache_and_contracts(client: Client, demo) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ready"
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["cache"]["ok"] is True
+    assert body["checks"]["contracts"]["serving"]["mobile/home/v1"] == "1.0"
     assert response["Cache-Control"] == "no-store"
 
 
 @pytest.mark.django_db
-def test_readyz_with_real_redis_is_ready(client: Client, redis_url: str) -> None:
+def test_readyz_is_503_while_the_registry_has_no_contracts(client: Client) -> None:
+    from contracts.serving import registry
+
+    registry.refresh()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    unserveable = response.json()["checks"]["contracts"]["unserveable"]
+    assert unserveable["mobile/home"] == "no contract in the registry"
+
+
+def test_readyz_with_real_redis_is_ready(client: Client, redis_url: str, demo) -> None:
     with override_settings(CACHES=redis_caches(redis_url)):
         response = client.get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json()["checks"]["cache"] == {"ok": True, "backend": "RedisCache"}
 
 
-@pytest.mark.django_db
-def test_readyz_is_503_when_redis_is_down(client: Client) -> None:
+def test_readyz_is_503_when_redis_is_down(client: Client, demo) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     with override_settings(CACHES=redis_caches(dead)):
         response = client.get("/readyz")
