@@ -342,3 +342,22 @@ class ResponseCache:
 
 # Strong references to background refreshes, so they are not garbage-collected mid-flight.
 _background: set[asyncio.Task] = set()
+
+
+def response_cache(scope: str) -> ResponseCache:
+    """This process's caches, built from settings: per-user data, and shared data (which
+    also gets an in-process L1). Rebuilt when the settings change (tests override them)."""
+    from aggregation.cachestore import DjangoStore, RedisStore
+    from aggregation.conf import bff_settings
+
+    config = (bff_settings.REDIS_URL, bff_settings.REDIS_SOCKET_TIMEOUT)
+    if _caches.get("config") != config:
+        url, timeout = config
+        store = RedisStore(url, timeout=timeout) if url else DjangoStore()
+        _caches.clear()
+        _caches.update(config=config, per_user=ResponseCache(store),
+                       shared=ResponseCache(store, l1=L1()))  # fmt: skip
+    return _caches["shared" if scope == "shared" else "per_user"]
+
+
+_caches: dict = {}

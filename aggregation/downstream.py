@@ -238,6 +238,11 @@ class Services:
         self._clients: dict[str, ServiceClient] = {}
         self._config: object = None
 
+    def reset(self) -> None:
+        """Forget every client and breaker; the next call rebuilds them from settings."""
+        self._clients = {}
+        self._config = None
+
     def __getitem__(self, name: str) -> ServiceClient:
         config = (bff_settings.SERVICES, bff_settings.DOWNSTREAM)
         if config != self._config:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from aggregation.cache import ResponseCache
-from aggregation.views import response_cache
+from aggregation.cache import ResponseCache, response_cache
 from bff_project.ops import ProbeResult
 
 

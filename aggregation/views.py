@@ -11,9 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
 from aggregation import cachekeys, fanout, metrics, surfaces
-from aggregation.auth import authenticate
-from aggregation.cache import L1, Computed, Entry, Policy, ResponseCache, etag_for
-from aggregation.cachestore import DjangoStore, RedisStore
+from aggregation.auth import authenticate, require_scope
+from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
 from aggregation.conf import bff_settings
 from aggregation.downstream import DownstreamNotFound
 from aggregation.envelope import error_for
@@ -82,21 +81,6 @@ def _critical_failure(exc: fanout.CriticalDependencyFailed) -> Exception:
     return DependencyUnavailable(code, message)
 
 
-def response_cache(scope: str) -> ResponseCache:
-    """The process's response caches (shared data also gets an in-process L1)."""
-    config = (bff_settings.REDIS_URL, bff_settings.REDIS_SOCKET_TIMEOUT)
-    if _caches.get("config") != config:
-        url, timeout = config
-        store = RedisStore(url, timeout=timeout) if url else DjangoStore()
-        _caches.clear()
-        _caches.update(config=config, per_user=ResponseCache(store),
-                       shared=ResponseCache(store, l1=L1()))  # fmt: skip
-    return _caches["shared" if scope == CacheScope.SHARED else "per_user"]
-
-
-_caches: dict = {}
-
-
 def _etag_matches(request: HttpRequest, etag: str) -> bool:
     header = request.headers.get("If-None-Match")
     if not header:
@@ -111,15 +95,26 @@ def _body(meta: dict, sections: bytes) -> bytes:
     return head + b"}" if sections == b"{}" else head + b"," + sections[1:]
 
 
-async def serve(
-    surface: Surface, request: HttpRequest, major: int, *, cache_id: str | None = None
-) -> HttpResponse:
+def _cache_control(contract: ServingContract) -> dict[str, str]:
+    if contract.cache_scope == CacheScope.SHARED:
+        ttl = contract.cache_ttl_seconds
+        return {
+            "Cache-Control": f"public, max-age={ttl}, s-maxage={ttl}, "
+            f"stale-while-revalidate={contract.cache_stale_grace_seconds}"
+        }
+    return {"Cache-Control": PRIVATE_CACHE_CONTROL, "Vary": "Authorization"}
+
+
+async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> HttpResponse:
     started = time.perf_counter()
     trace_id = trace_id_for(request)
     client, endpoint = surface.spec.client, surface.spec.name
     try:
         principal = authenticate(request.headers.get("Authorization"), client)
+        if surface.scope is not None:
+            require_scope(principal, surface.scope)
         contract, lifecycle = serving_contract(request, client, endpoint, major)
+        params = surface.params_from(request.GET, path)
         downstream = bff_settings.DOWNSTREAM
         deadline = downstream["REQUEST_DEADLINE_SECONDS"]
         context = fanout.CallContext(
@@ -128,6 +123,7 @@ async def serve(
             subject=principal.subject,
             trace_id=trace_id,
             timeout=downstream["TIMEOUT_SECONDS"],
+            params=params,
         )
 
         async def compute() -> Computed:
@@ -141,34 +137,31 @@ async def serve(
 
         if contract.cache_scope == CacheScope.NONE:
             computed = await compute()
-            entry = Entry(computed.body, etag_for(computed.body, contract.fingerprint), 0.0, 0.0,
-                          computed.degraded)  # fmt: skip
+            etag = etag_for(computed.body, contract.fingerprint)
+            entry = Entry(computed.body, etag, 0.0, 0.0, computed.degraded)
             state = "bypass"
         else:
             prefix = bff_settings.CACHE_KEY_PREFIX
             if contract.cache_scope == CacheScope.SHARED:
-                key = cachekeys.shared_key(prefix, contract, cache_id or "all")
+                shared_id = surface.cache_id(params) if surface.cache_id else "all"
+                key = cachekeys.shared_key(prefix, contract, shared_id)
             else:
                 key = cachekeys.user_key(prefix, contract, principal.subject)
+            policy = Policy(
+                contract.cache_ttl_seconds,
+                contract.cache_jitter_percent,
+                contract.cache_stale_grace_seconds,
+            )
             outcome = await response_cache(contract.cache_scope).get_or_compute(
                 key,
                 compute,
-                Policy(
-                    contract.cache_ttl_seconds,
-                    contract.cache_jitter_percent,
-                    contract.cache_stale_grace_seconds,
-                ),
+                policy,
                 fingerprint=contract.fingerprint,
                 labels=(client, endpoint),
                 wait_seconds=deadline,
             )
             entry, state = outcome.entry, outcome.state
-        headers = {
-            "Cache-Control": PRIVATE_CACHE_CONTROL,
-            "Vary": "Authorization",
-            "ETag": entry.etag,
-            **lifecycle,
-        }
+        headers = {**_cache_control(contract), "ETag": entry.etag, **lifecycle}
         if _etag_matches(request, entry.etag) and not entry.degraded:
             response = HttpResponse(status=304)
         else:
@@ -185,7 +178,9 @@ async def serve(
             }
             response = HttpResponse(_body(meta, entry.body), content_type="application/json")
             if entry.degraded:
+                # A degraded page is nobody's to keep: not the client's, not a proxy's.
                 response["X-BFF-Degraded"] = ",".join(entry.degraded)
+                headers["Cache-Control"] = "no-store"
                 del headers["ETag"]
         for name, value in headers.items():
             response[name] = value
@@ -199,3 +194,15 @@ async def serve(
 
 async def mobile_home(request: HttpRequest, major: int) -> HttpResponse:
     return await serve(surfaces.MOBILE_HOME, request, major)
+
+
+async def web_dashboard(request: HttpRequest, major: int) -> HttpResponse:
+    return await serve(surfaces.WEB_DASHBOARD, request, major)
+
+
+async def partner_product(request: HttpRequest, major: int, product_id: str) -> HttpResponse:
+    return await serve(surfaces.PARTNER_PRODUCT, request, major, product_id=product_id)
+
+
+async def partner_products(request: HttpRequest, major: int) -> HttpResponse:
+    return await serve(surfaces.PARTNER_PRODUCTS, request, major)

@@ -7,8 +7,10 @@ exercises the same rules the admin does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
 from contracts import services
 from contracts.models import CacheScope, Client, ContractVersion, Endpoint, Status
@@ -105,6 +107,11 @@ ENDPOINTS = (
     ),
 )
 
+# Partner v2 renames a field, so it is a new major; v1 stays served, deprecated, until
+# its sunset, which shows the versioning features in the demo.
+PARTNER_V2_RENAME = ("priceFormatted", "displayPrice")
+PARTNER_V1_SUNSET = timedelta(days=180)
+
 # The proposal waiting in the release managers' queue: an additive change.
 PROPOSAL = ("mobile", "home", Rule("user", "loyaltyPoints"), "Show loyalty points on home")
 
@@ -137,6 +144,25 @@ def seed_registry(authors: dict[str, AbstractBaseUser], approver: AbstractBaseUs
         services.SubmitForReview(author, draft).execute()
         approved = services.Approve(approver, draft, comment="Demo v1").execute()
         created.append(f"contract {endpoint} {approved.label} (approved)")
+
+    for name in ("product", "products"):
+        endpoint = Endpoint.objects.get(client__name="partner", name=name)
+        if endpoint.majors.filter(number=2).exists():
+            continue
+        v1 = services.latest_approved(endpoint.majors.get(number=1))
+        source, renamed = PARTNER_V2_RENAME
+        rules = [
+            Rule(r.section, r.source, renamed) if r.source == source else r
+            for r in services.rules_of(v1)
+        ]
+        draft = services.CreateDraft(authors["partner"], endpoint, from_version=v1, rules=rules,
+                                     new_major=True, summary=f"Rename {source} to {renamed}"
+                                     ).execute()  # fmt: skip
+        services.SubmitForReview(authors["partner"], draft).execute()
+        v2 = services.Approve(approver, draft, comment="Demo v2").execute()
+        services.DeprecateMajor(approver, v1.major,
+                                sunset_at=timezone.now() + PARTNER_V1_SUNSET).execute()  # fmt: skip
+        created.append(f"contract {endpoint} {v2.label} (approved; v1 deprecated)")
 
     client, endpoint_name, rule, summary = PROPOSAL
     endpoint = Endpoint.objects.get(client__name=client, name=endpoint_name)

@@ -95,14 +95,14 @@ def fresh_response_caches():
         return
     from django.core.cache import caches
 
-    from aggregation import views
+    from aggregation import cache
 
-    views._caches.clear()
+    cache._caches.clear()
     # A test about a dead cache must still be able to start.
     with contextlib.suppress(Exception):
         caches["default"].clear()
     yield
-    views._caches.clear()
+    cache._caches.clear()
 
 
 @pytest.fixture

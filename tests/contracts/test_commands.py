@@ -39,10 +39,12 @@ def test_export_to_a_directory_writes_one_file_per_version(demo, tmp_path) -> No
     assert files == [
         "mobile.home.v1.0.schema.json",
         "partner.product.v1.0.schema.json",
+        "partner.product.v2.0.schema.json",
         "partner.products.v1.0.schema.json",
+        "partner.products.v2.0.schema.json",
         "web.dashboard.v1.0.schema.json",
     ]
-    assert "wrote 4 schema file(s)" in output
+    assert "wrote 6 schema file(s)" in output
 
 
 def test_export_to_an_unwritable_place_is_a_command_error(demo, tmp_path) -> None:
@@ -59,4 +61,4 @@ def test_seed_creates_the_demo_registry_once(demo) -> None:
     assert ContractVersion.objects.count() == versions
     assert "created contract" not in out.getvalue()
     statuses = sorted(ContractVersion.objects.values_list("status", flat=True))
-    assert statuses == ["approved"] * 4 + ["submitted"]
+    assert statuses == ["approved"] * 6 + ["submitted"]

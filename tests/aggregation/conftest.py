@@ -1,0 +1,68 @@
+"""Fixtures for the client surfaces over real HTTP: demo services, a seeded registry, tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from aggregation.downstream import services
+from aggregation.tokens import mint_token
+from contracts.serving import registry
+from demo_services.testing import DemoServices
+
+# Short enough that a timeout test costs half a second, long enough that a healthy demo
+# service on a loaded two-core machine answers well inside it.
+TEST_DOWNSTREAM = {
+    "TIMEOUT_SECONDS": 0.5,
+    "REQUEST_DEADLINE_SECONDS": 1.0,
+    "MAX_RESPONSE_BYTES": 65_536,
+    "CIRCUIT_FAILURES": 3,
+    "CIRCUIT_RESET_SECONDS": 30.0,
+}
+
+
+@pytest.fixture(scope="session")
+def demo_services() -> Iterator[DemoServices]:
+    """The four demo services in one subprocess, for the whole session."""
+    with DemoServices() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _clean_demo_services(request: pytest.FixtureRequest) -> None:
+    """Zero the counters and clear the faults before each test that talks to the services."""
+    if "demo_services" in request.fixturenames:
+        request.getfixturevalue("demo_services").reset()
+
+
+@pytest.fixture
+def bff(db, settings, demo_services: DemoServices) -> DemoServices:
+    """The BFF in this process, wired to the demo services, serving the demo registry.
+
+    Every test starts with fresh downstream clients, so no circuit breaker remembers the
+    failures of an earlier test.
+    """
+    call_command("seed_demo", stdout=StringIO())
+    registry.refresh()
+    settings.BFF = {
+        **settings.BFF,
+        "SERVICES": dict(demo_services.urls),
+        "INTERNAL_SERVICE_TOKEN": demo_services.token,
+        "DOWNSTREAM": dict(TEST_DOWNSTREAM),
+    }
+    services.reset()
+    yield demo_services
+    services.reset()
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    """``token(sub)``: a valid bearer token for the mobile surface (or ``client=``)."""
+
+    def make(sub: str = "usr_1", *, client: str = "mobile", **options) -> str:
+        return mint_token(client, sub, **options)
+
+    return make
