@@ -68,6 +68,18 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 def banner(bff: str, env: dict[str, str], seed_output: str) -> str:
     mobile = manage("mint_token", "--client", "mobile", "--sub", "usr_9821", env=env, capture=True)
+    web = manage("mint_token", "--client", "web", "--sub", "usr_9821", env=env, capture=True)
+    partner = manage(
+        "mint_token",
+        "--client",
+        "partner",
+        "--sub",
+        "ptn_acme",
+        "--scope",
+        "catalog:read",
+        env=env,
+        capture=True,
+    )
     recommendation = env.get("RECOMMENDATION_SERVICE_URL", "http://127.0.0.1:9103")
     return f"""
 ================================================================================
@@ -75,9 +87,14 @@ def banner(bff: str, env: dict[str, str], seed_output: str) -> str:
  Admin:   {bff}/admin/
 {seed_output}
 
- Try it (the token is for usr_9821 and expires in an hour):
+ Try it (tokens for usr_9821 and partner ptn_acme; they expire in an hour):
    TOKEN={mobile}
+   WEB_TOKEN={web}
+   PARTNER_TOKEN={partner}
    curl -s -H "Authorization: Bearer $TOKEN" {bff}/mobile/v1/home
+   curl -s -H "Authorization: Bearer $WEB_TOKEN" {bff}/web/v1/dashboard
+   curl -s -i -H "Authorization: Bearer $PARTNER_TOKEN" {bff}/partner/v1/products/prd_1001
+   curl -s -H "Authorization: Bearer $PARTNER_TOKEN" "{bff}/partner/v2/products?ids=prd_1,prd_2"
    # degrade it: make the recommendation service fail, call again, then clear the fault
    curl -s -X PUT -d '{{"status": 503}}' {recommendation}/_control/faults
    curl -s -i -H "Authorization: Bearer $TOKEN" {bff}/mobile/v1/home
