@@ -10,7 +10,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
-from aggregation import cachekeys, fanout, metrics, surfaces
+from aggregation import cachekeys, fanout, metrics, openapi, surfaces
 from aggregation.auth import authenticate, require_scope
 from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
 from aggregation.conf import bff_settings
@@ -206,3 +206,17 @@ async def partner_product(request: HttpRequest, major: int, product_id: str) -> 
 
 async def partner_products(request: HttpRequest, major: int) -> HttpResponse:
     return await serve(surfaces.PARTNER_PRODUCTS, request, major)
+
+
+async def openapi_document(request: HttpRequest, client: str, major: int) -> HttpResponse:
+    """``/{client}/v{major}/openapi.json``: the surface as this instance serves it now."""
+    trace_id = trace_id_for(request)
+    if not registry.loaded:
+        return error_for(ContractUnavailable(), trace_id)
+    document = openapi.document(registry.snapshot, client, major)
+    if document is None:
+        return error_for(VersionNotFound(f"{client} has no v{major}."), trace_id)
+    response = HttpResponse(orjson.dumps(document), content_type="application/json")
+    response["Cache-Control"] = "no-cache"
+    response[TRACE_HEADER] = trace_id
+    return response

@@ -20,6 +20,7 @@ urlpatterns = [
         name="partner-product",
     ),
     path("partner/v<int:major>/products", views.partner_products, name="partner-products"),
+    path("<str:client>/v<int:major>/openapi.json", views.openapi_document, name="openapi-document"),
 ]
 
 if settings.BFF.get("BENCH_VIEWS"):

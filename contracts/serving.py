@@ -55,6 +55,7 @@ class ServingContract:
     deprecated_at: datetime | None = None
     sunset_at: datetime | None = None
     successor_major: int | None = None
+    shape: Mapping | None = None
 
     @property
     def schema_version(self) -> str:
@@ -136,7 +137,8 @@ def load_snapshot() -> Snapshot:
                     )
                 ]
                 try:
-                    produced = fingerprint(build_shape(spec, rules))
+                    shape = build_shape(spec, rules)
+                    produced = fingerprint(shape)
                     plan = compile_plan(spec, rules)
                 except RuleError as exc:
                     reason = f"v{version.schema_version}: {exc}"
@@ -159,6 +161,7 @@ def load_snapshot() -> Snapshot:
                     deprecated_at=major.deprecated_at,
                     sunset_at=major.sunset_at,
                     successor_major=min(later) if later else None,
+                    shape=shape,
                 )
                 reason = ""
                 break
