@@ -3,7 +3,9 @@
 A token must carry ``exp``, ``sub`` and ``aud``; ``aud`` must name the surface called
 (a valid token for another client gets 403, not 401), and ``iss`` must match when
 ``JWT_ISSUER`` is set. The algorithm comes from configuration, never from the token,
-so ``alg: none`` and key-confusion tokens fail like any bad signature.
+so ``alg: none`` and key-confusion tokens fail like any bad signature. Keys come from
+the client's secret or PEM, or from its identity provider's JWKS (``aggregation.jwks``),
+for which ``authenticate_request`` is the async entry point.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from aggregation import jwks
 from aggregation.conf import bff_settings
 from aggregation.errors import Forbidden, Unauthenticated
 from bff_project.config import ClientAuth
@@ -33,31 +36,76 @@ class Principal:
     scopes: frozenset[str]
 
 
-def _key_for(auth: ClientAuth, token: str) -> object:
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("A bearer token is required.")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise Unauthenticated("The token is too large.")
+    return token
+
+
+def _kid(token: str, auth: ClientAuth) -> str | None:
+    """The key id a JWKS-verified token names; InvalidTokenError for a malformed header.
+
+    A token whose algorithm is not pinned is refused here, before it can cost a fetch.
+    """
+    header = jwt.get_unverified_header(token)
+    if header.get("alg") not in auth.algorithms:
+        raise jwt.InvalidAlgorithmError("The token's algorithm is not allowed.")
+    kid = header.get("kid")
+    if kid is not None and not (isinstance(kid, str) and 0 < len(kid) <= jwks.MAX_KID_LENGTH):
+        raise jwt.InvalidTokenError("The token's key id is malformed.")
+    return kid
+
+
+def _key_without_io(auth: ClientAuth, token: str) -> object | None:
+    """The configured key, or a JWKS key this process already holds; never fetches."""
     if auth.secret is not None:
         return auth.secret
     if auth.public_key is not None:
         return auth.public_key
-    from aggregation.jwks import signing_key  # only clients configured with a JWKS URL
+    if auth.jwks_url is None:
+        return None
+    try:
+        return jwks.cached_signing_key(auth.jwks_url, _kid(token, auth))
+    except jwt.PyJWTError:
+        return None
 
-    return signing_key(auth.jwks_url, token)
 
-
-def _decode(token: str, client: str, auth: ClientAuth) -> Mapping[str, object]:
-    options = {"require": ["exp", "sub", "aud"]}
+def _decode(
+    token: str, audience: str, auth: ClientAuth, key: object | None
+) -> Mapping[str, object]:
+    algorithms = list(auth.algorithms)
+    if isinstance(key, jwks.SigningKey):
+        # A JWKS key verifies only what it declares (or its type allows), and of that
+        # only what configuration pins: the token's own "alg" chooses nothing.
+        algorithms = [alg for alg in algorithms if alg in key.algorithms]
+        key = key.key
+    if key is None:
+        raise jwks.KeyNotFound("No key verifies this token.")
+    if not algorithms:
+        raise jwt.InvalidAlgorithmError("The key's algorithm is not allowed.")
     return jwt.decode(
         token,
-        _key_for(auth, token),
-        algorithms=list(auth.algorithms),
-        audience=client,
+        key,
+        algorithms=algorithms,
+        audience=audience,
         issuer=bff_settings.JWT_ISSUER,
         leeway=LEEWAY_SECONDS,
-        options=options,
+        options={"require": ["exp", "sub", "aud"]},
     )
 
 
 def _valid_for_another_client(token: str, client: str) -> bool:
-    """Whether the token is genuine but minted for another surface (403, not 401)."""
+    """Whether the token is genuine but minted for another surface (403, not 401).
+
+    Only keys already at hand are tried: a token naming another audience must not make
+    us fetch that client's JWKS (anyone can write any audience into a token).
+    """
     try:
         claimed = jwt.decode(token, options={"verify_signature": False}).get("aud")
     except jwt.PyJWTError:
@@ -67,26 +115,16 @@ def _valid_for_another_client(token: str, client: str) -> bool:
         if other == client or other not in audiences:
             continue
         try:
-            _decode(token, other, auth)
-        except (jwt.PyJWTError, ValueError):
+            _decode(token, other, auth, _key_without_io(auth, token))
+        except (jwt.PyJWTError, ValueError, TypeError):
             continue
         return True
     return False
 
 
-def authenticate(authorization: str | None, client: str) -> Principal:
-    """The principal of a request to ``client``'s surface, or Unauthenticated/Forbidden."""
-    if not authorization:
-        raise Unauthenticated("A bearer token is required.")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
-    if len(token) > MAX_TOKEN_BYTES:
-        raise Unauthenticated("The token is too large.")
-    auth = bff_settings.CLIENT_AUTH[client]
+def _verify(token: str, client: str, auth: ClientAuth, key: object | None) -> Principal:
     try:
-        claims = _decode(token, client, auth)
+        claims = _decode(token, client, auth, key)
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("The token has expired.") from None
     except jwt.InvalidAudienceError:
@@ -104,6 +142,35 @@ def authenticate(authorization: str | None, client: str) -> Principal:
     if not isinstance(subject, str) or not _SUBJECT.match(subject):
         raise Unauthenticated("The token's subject is malformed.")
     return Principal(client=client, subject=subject, scopes=_scopes(claims))
+
+
+def authenticate(authorization: str | None, client: str, *, key: object | None = None) -> Principal:
+    """The principal of a request to ``client``'s surface, or Unauthenticated/Forbidden.
+
+    Synchronous and free of I/O: the key is ``key``, else the client's secret or PEM,
+    else (for a JWKS client) a key this process already holds. Request handlers await
+    ``authenticate_request`` instead, which fetches JWKS keys when it must.
+    """
+    token = _bearer(authorization)
+    auth = bff_settings.CLIENT_AUTH[client]
+    return _verify(token, client, auth, key if key is not None else _key_without_io(auth, token))
+
+
+async def authenticate_request(authorization: str | None, client: str) -> Principal:
+    """The principal of a request to ``client``'s surface, or Unauthenticated/Forbidden.
+
+    For a JWKS client the signing key is awaited from ``aggregation.jwks`` (fetched on
+    the event loop, never blocking it); for secret and PEM clients no I/O happens.
+    """
+    token = _bearer(authorization)
+    auth = bff_settings.CLIENT_AUTH[client]
+    if auth.jwks_url is None:
+        return _verify(token, client, auth, _key_without_io(auth, token))
+    try:
+        key = await jwks.signing_key(auth.jwks_url, _kid(token, auth))
+    except jwt.PyJWTError:
+        key = None  # unknown kid, malformed header: _verify says 401 (or 403)
+    return _verify(token, client, auth, key)
 
 
 def _scopes(claims: Mapping[str, object]) -> frozenset[str]:

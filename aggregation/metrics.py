@@ -58,3 +58,13 @@ SERVING_VERSION = Gauge(
     ["client", "endpoint", "major", "version", "fingerprint"],
     multiprocess_mode="max",
 )
+JWKS_FETCHES = Counter(
+    "bff_jwks_fetches_total",
+    "Fetches of identity provider key sets (JWKS) by outcome.",
+    ["outcome"],
+)
+RATE_LIMIT_EVENTS = Counter(
+    "bff_rate_limit_events_total",
+    "Rate-limit decisions other than a plain pass: limited, or store_error (let through).",
+    ["client", "event"],
+)

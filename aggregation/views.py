@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
 from aggregation import cachekeys, fanout, metrics, openapi, surfaces
-from aggregation.auth import authenticate, require_scope
+from aggregation.auth import authenticate_request, require_scope
 from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
 from aggregation.conf import bff_settings
 from aggregation.downstream import DownstreamNotFound
@@ -24,6 +24,7 @@ from aggregation.errors import (
     VersionRetired,
 )
 from aggregation.surfaces import Surface
+from aggregation.throttling import check_rate
 from aggregation.tracing import TRACE_HEADER, trace_id_for
 from contracts.models import CacheScope
 from contracts.serving import ServingContract, registry
@@ -110,7 +111,8 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
     trace_id = trace_id_for(request)
     client, endpoint = surface.spec.client, surface.spec.name
     try:
-        principal = authenticate(request.headers.get("Authorization"), client)
+        principal = await authenticate_request(request.headers.get("Authorization"), client)
+        await check_rate(principal)
         if surface.scope is not None:
             require_scope(principal, surface.scope)
         contract, lifecycle = serving_contract(request, client, endpoint, major)

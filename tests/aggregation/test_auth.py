@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -13,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from aggregation.auth import authenticate, require_scope
+from aggregation.auth import authenticate, authenticate_request, require_scope
 from aggregation.errors import Forbidden, Unauthenticated
 from bff_project.config import ClientAuth
 
@@ -174,3 +175,33 @@ def test_scope_is_required_where_asked(keys) -> None:
     require_scope(principal, "catalog:read")
     with pytest.raises(Forbidden, match="catalog:write"):
         require_scope(principal, "catalog:write")
+
+
+def test_the_async_entry_point_validates_secret_and_pem_clients_alike(keys) -> None:
+    partner = jwt.encode(
+        {"sub": "ptn_1", "aud": "partner", "exp": int(time.time()) + 60, "scope": "catalog:read"},
+        keys["private"],
+        algorithm="RS256",
+    )
+
+    async def scenario():
+        mobile = await authenticate_request(bearer(token(scope="a")), "mobile")
+        pem = await authenticate_request(bearer(partner), "partner")
+        with pytest.raises(Forbidden, match="not for the mobile API"):
+            await authenticate_request(bearer(token("web")), "mobile")
+        with pytest.raises(Unauthenticated):
+            await authenticate_request(bearer(token(secret="z" * 40)), "mobile")
+        with pytest.raises(Unauthenticated):
+            await authenticate_request(None, "mobile")
+        return mobile, pem
+
+    mobile, pem = asyncio.run(scenario())
+    assert (mobile.client, mobile.subject, mobile.scopes) == ("mobile", "usr_1", {"a"})
+    assert (pem.client, pem.subject, pem.scopes) == ("partner", "ptn_1", {"catalog:read"})
+
+
+def test_an_explicit_key_replaces_the_configured_one(keys) -> None:
+    other = "o" * 40
+    assert authenticate(bearer(token(secret=other)), "mobile", key=other).subject == "usr_1"
+    with pytest.raises(Unauthenticated):
+        authenticate(bearer(token()), "mobile", key=other)

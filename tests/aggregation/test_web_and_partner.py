@@ -173,3 +173,16 @@ def test_partner_v2_renames_a_field_beside_deprecated_v1(bff, partner) -> None:
     assert v1["Deprecation"].startswith("@") and v1["Sunset"].endswith("GMT")
     assert v1["Link"] == '</partner/v2/products/prd_5>; rel="successor-version"'
     assert "Deprecation" not in v2
+
+
+def test_rate_limits_answer_429_with_retry_after_per_subject(bff, token, settings) -> None:
+    settings.BFF = {**settings.BFF, "RATE_LIMITS": {"mobile": "2/min", "partner": "600/min"}}
+    first, second = token("usr_31"), token("usr_32")
+    assert [get("/mobile/v1/home", first).status_code for _ in range(2)] == [200, 200]
+    limited = get("/mobile/v1/home", first)
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "RATE_LIMITED"
+    assert limited.json()["error"]["retryable"] is True
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert get("/mobile/v1/home", second).status_code == 200  # another user's own budget
+    assert get("/web/v1/dashboard", token("usr_31", client="web")).status_code == 200
