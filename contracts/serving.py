@@ -217,6 +217,7 @@ class Registry:
                 return self.snapshot
             self.snapshot = snapshot
             self.last_error = None
+            _export(snapshot)
             return snapshot
 
     def notify_local(self) -> None:
@@ -274,6 +275,17 @@ class Registry:
                 logger.warning("registry poll failed", extra={"error": self.last_error})
             finally:
                 close_old_connections()
+
+
+def _export(snapshot: Snapshot) -> None:
+    """Publish which version each major serves, for dashboards and alerts."""
+    from aggregation.metrics import SERVING_VERSION
+
+    SERVING_VERSION.clear()
+    for (client, endpoint, major), state in snapshot.majors.items():
+        if state.serving is not None:
+            SERVING_VERSION.labels(client, endpoint, str(major), state.serving.schema_version,
+                                   state.serving.fingerprint8).set(1)  # fmt: skip
 
 
 registry = Registry()

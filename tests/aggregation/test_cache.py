@@ -312,3 +312,15 @@ def test_a_corrupt_value_under_our_key_is_a_miss(redis_url) -> None:
     compute = Computation()
     outcome = asyncio.run(get(cache_for(RedisStore(redis_url, timeout=0.5), Clock()), compute))
     assert outcome.state == "miss"
+
+
+def test_an_unresolvable_redis_host_costs_hits_not_requests() -> None:
+    compute = Computation()
+    unknown = RedisStore("redis://no-such-redis-host.invalid:6379/0", timeout=0.2)
+
+    async def scenario():
+        cache = cache_for(unknown, Clock())
+        return [await get(cache, compute) for _ in range(3)]
+
+    assert all(o.entry.body == compute.body for o in asyncio.run(scenario()))
+    assert compute.calls == 3

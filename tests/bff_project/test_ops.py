@@ -122,3 +122,10 @@ def test_unhandled_exception_gets_the_envelope_without_details() -> None:
     assert body["error"]["retryable"] is False
     assert "postgres" not in response.content.decode()
     assert "Traceback" not in response.content.decode()
+
+
+def test_metrics_show_the_serving_versions(client: Client, demo) -> None:
+    text = client.get("/metrics").content.decode()
+    assert (
+        'bff_serving_contract_info{client="mobile",endpoint="home",major="1",version="1.0"' in text
+    )
