@@ -125,7 +125,12 @@ def test_unhandled_exception_gets_the_envelope_without_details() -> None:
 
 
 def test_metrics_show_the_serving_versions(client: Client, demo) -> None:
+    from contracts.serving import registry
+
     text = client.get("/metrics").content.decode()
-    assert (
-        'bff_serving_contract_info{client="mobile",endpoint="home",major="1",version="1.0"' in text
+    fingerprint = registry.get("mobile", "home", 1).fingerprint8
+    expected = (
+        f'bff_serving_contract_info{{client="mobile",endpoint="home",fingerprint="{fingerprint}",'
+        'major="1",version="1.0"} 1.0'
     )
+    assert expected in text
