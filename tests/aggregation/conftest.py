@@ -13,11 +13,12 @@ from aggregation.tokens import mint_token
 from contracts.serving import registry
 from demo_services.testing import DemoServices
 
-# Short enough that a timeout test costs half a second, long enough that a healthy demo
-# service on a loaded two-core machine answers well inside it.
+# Short enough that a timeout test costs a second, long enough that a healthy demo service
+# answers well inside it on a loaded two-core machine (at 0.5 s, a healthy call sometimes
+# timed out there with both cores busy).
 TEST_DOWNSTREAM = {
-    "TIMEOUT_SECONDS": 0.5,
-    "REQUEST_DEADLINE_SECONDS": 1.0,
+    "TIMEOUT_SECONDS": 1.0,
+    "REQUEST_DEADLINE_SECONDS": 2.0,
     "MAX_RESPONSE_BYTES": 65_536,
     "CIRCUIT_FAILURES": 3,
     "CIRCUIT_RESET_SECONDS": 30.0,
@@ -39,7 +40,7 @@ def _clean_demo_services(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def bff(db, settings, demo_services: DemoServices) -> DemoServices:
+def bff(db, settings, demo_services: DemoServices) -> Iterator[DemoServices]:
     """The BFF in this process, wired to the demo services, serving the demo registry.
 
     Every test starts with fresh downstream clients, so no circuit breaker remembers the
@@ -62,7 +63,7 @@ def bff(db, settings, demo_services: DemoServices) -> DemoServices:
 def token() -> Callable[..., str]:
     """``token(sub)``: a valid bearer token for the mobile surface (or ``client=``)."""
 
-    def make(sub: str = "usr_1", *, client: str = "mobile", **options) -> str:
+    def make(sub: str = "usr_1", *, client: str = "mobile", **options: object) -> str:
         return mint_token(client, sub, **options)
 
     return make
