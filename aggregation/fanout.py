@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aggregation import metrics
@@ -83,7 +83,8 @@ async def _call(dependency: Dependency, context: CallContext, done: Mapping[str,
             # downstream call's own time limit fire first, so its failure is recorded by
             # the circuit breaker instead of being a cancellation without a verdict.
             async with asyncio.timeout(timeout + TIMEOUT_GRACE_SECONDS):
-                return await dependency.fetch(context, done)
+                # The dependency's own limit reaches the calls it makes through the context.
+                return await dependency.fetch(replace(context, timeout=timeout), done)
         except TimeoutError:
             raise DownstreamTimeout(dependency.name, f"no answer within {timeout:.3f}s") from None
     except DownstreamError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import UTC, datetime
 
@@ -220,5 +221,21 @@ async def openapi_document(request: HttpRequest, client: str, major: int) -> Htt
         return error_for(VersionNotFound(f"{client} has no v{major}."), trace_id)
     response = HttpResponse(orjson.dumps(document), content_type="application/json")
     response["Cache-Control"] = "no-cache"
+    response[TRACE_HEADER] = trace_id
+    return response
+
+
+# A version segment no route accepts: "v0", "v01" (routes take only canonical majors).
+_VERSION_SEGMENT = re.compile(r"^v(0|0[0-9]+)[0-9]*/")
+
+
+async def surface_not_found(request: HttpRequest, client: str, rest: str) -> HttpResponse:
+    """Unknown paths of a client surface: a malformed or unknown major, or no such route."""
+    trace_id = trace_id_for(request)
+    if _VERSION_SEGMENT.match(rest):
+        error = VersionNotFound(f"{client} has no such version of this API.")
+    else:
+        error = NotFound()
+    response = error_for(error, trace_id)
     response[TRACE_HEADER] = trace_id
     return response

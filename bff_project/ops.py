@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -50,10 +50,13 @@ async def database_probe() -> ProbeResult:
 
 async def cache_probe() -> ProbeResult:
     cache = caches["default"]
-    key = "readyz:probe"
-    token = str(time.monotonic_ns())
+    # A key of its own: probes of several instances on one Redis must not read each
+    # other's value back.
+    token = uuid.uuid4().hex
+    key = f"readyz:probe:{token}"
     await cache.aset(key, token, timeout=10)
     seen = await cache.aget(key)
+    await cache.adelete(key)
     backend = type(cache).__name__
     if seen != token:
         return ProbeResult(ok=False, detail={"backend": backend, "error": "read-back mismatch"})

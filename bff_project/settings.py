@@ -180,9 +180,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "bff_project.logging.JsonFormatter"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+        }
+    },
     "root": {"handlers": ["stdout"], "level": _log_level},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own DEBUG-mode console handler would print each line a second time.
+        "django": {"handlers": ["stdout"], "level": _log_level, "propagate": False},
+        "django.server": {"level": "WARNING"},
+        # One line per downstream call, full URL included, is noise: our own lines say
+        # what failed, with the trace id.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 # Product settings, read lazily through aggregation.conf.bff_settings.

@@ -2,25 +2,44 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path, register_converter
 
 from aggregation import views
 from bff_project import ops
+
+
+class MajorConverter:
+    """A major version as written in URLs: 1, 2, … (not 0, not 01, not 1.0)."""
+
+    regex = "[1-9][0-9]{0,5}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(MajorConverter, "major")
 
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
-    path("mobile/v<int:major>/home", views.mobile_home, name="mobile-home"),
-    path("web/v<int:major>/dashboard", views.web_dashboard, name="web-dashboard"),
+    path("mobile/v<major:major>/home", views.mobile_home, name="mobile-home"),
+    path("web/v<major:major>/dashboard", views.web_dashboard, name="web-dashboard"),
     path(
-        "partner/v<int:major>/products/<str:product_id>",
+        "partner/v<major:major>/products/<str:product_id>",
         views.partner_product,
         name="partner-product",
     ),
-    path("partner/v<int:major>/products", views.partner_products, name="partner-products"),
-    path("<str:client>/v<int:major>/openapi.json", views.openapi_document, name="openapi-document"),
+    path("partner/v<major:major>/products", views.partner_products, name="partner-products"),
+    path(
+        "<str:client>/v<major:major>/openapi.json", views.openapi_document, name="openapi-document"
+    ),
+    # Anything else under a client surface is answered in the envelope, in DEBUG too.
+    re_path(r"^(?P<client>mobile|web|partner)/(?P<rest>.*)$", views.surface_not_found),
 ]
 
 if settings.BFF.get("BENCH_VIEWS"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class LiveBFF:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in __exit__
 
     def __enter__(self) -> LiveBFF:
         if self.migrate:
@@ -74,13 +76,13 @@ class LiveBFF:
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
+            stderr=self._log,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"BFF exited during start-up: {self.process.stderr.read()}")
+                raise RuntimeError(f"BFF exited during start-up: {self.log()}")
             try:
                 httpx.get(f"{self.url}/healthz", timeout=1.0)
                 return self
@@ -88,6 +90,12 @@ class LiveBFF:
                 time.sleep(0.1)
         self.__exit__(None, None, None)
         raise RuntimeError("BFF did not start within 30 s")
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far."""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
 
     def __exit__(self, *exc_info: object) -> None:
         if self.process and self.process.poll() is None:
@@ -97,3 +105,4 @@ class LiveBFF:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._log.close()

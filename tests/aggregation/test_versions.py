@@ -83,3 +83,17 @@ def test_an_unknown_major_answers_404_version_not_found(bff, token, path) -> Non
     response = Client().get(path, HTTP_AUTHORIZATION=f"Bearer {token('usr_5')}")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "VERSION_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [("/mobile/v01/home", "VERSION_NOT_FOUND"), ("/mobile/v1.0/home", "NOT_FOUND"),
+     ("/mobile/v1/nothing", "NOT_FOUND"), ("/web/", "NOT_FOUND")],
+)  # fmt: skip
+def test_unknown_surface_paths_get_the_envelope_even_in_debug(bff, token, settings, path,
+                                                               code) -> None:  # fmt: skip
+    settings.DEBUG = True
+    response = Client().get(path, HTTP_AUTHORIZATION=f"Bearer {token('usr_5')}")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == code
