@@ -26,13 +26,19 @@ def _enriched_recommendation_sample() -> dict:
     return {**sample("recommendation"), "product": sample("product")}
 
 
+# Sections the mobile and web surfaces share: the same source, each its own whitelist.
+USER = Section("user", "object", sources.USER, dependency="user", sample=sample("user"))
+RECENT_ORDERS = Section(
+    "recentOrders", "list", sources.ORDER, dependency="orders", sample=sample("order")
+)
+
 MOBILE_HOME = EndpointSpec(
     client="mobile",
     name="home",
     description="The app's home screen: the user, recent orders, recommendations.",
     sections=(
-        Section("user", "object", sources.USER, dependency="user", sample=sample("user")),
-        Section("recentOrders", "list", sources.ORDER, dependency="orders", sample=sample("order")),
+        USER,
+        RECENT_ORDERS,
         Section(
             "recommendations",
             "list",
@@ -48,8 +54,8 @@ WEB_DASHBOARD = EndpointSpec(
     name="dashboard",
     description="The web dashboard: user, orders, enriched recommendations, categories.",
     sections=(
-        Section("user", "object", sources.USER, dependency="user", sample=sample("user")),
-        Section("recentOrders", "list", sources.ORDER, dependency="orders", sample=sample("order")),
+        USER,
+        RECENT_ORDERS,
         Section(
             "recommendations",
             "list",

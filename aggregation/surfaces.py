@@ -164,13 +164,15 @@ async def _many_products(context: CallContext, done: Mapping[str, Any]) -> list:
 
 CATALOG_READ = "catalog:read"
 
+
+def _catalog(fetch) -> Dependency:
+    return Dependency("catalog", fetch, critical=True,
+                      unavailable_code=ErrorCode.CATALOG_UNAVAILABLE)  # fmt: skip
+
+
 PARTNER_PRODUCT = Surface(
     spec=endpoints.PARTNER_PRODUCT,
-    dependencies=(
-        Dependency(
-            "catalog", _one_product, critical=True, unavailable_code=ErrorCode.CATALOG_UNAVAILABLE
-        ),
-    ),
+    dependencies=(_catalog(_one_product),),
     assemble=lambda values: {"product": values["catalog"]},
     parse=_parse_product,
     cache_id=lambda params: params["productId"],
@@ -179,11 +181,7 @@ PARTNER_PRODUCT = Surface(
 
 PARTNER_PRODUCTS = Surface(
     spec=endpoints.PARTNER_PRODUCTS,
-    dependencies=(
-        Dependency(
-            "catalog", _many_products, critical=True, unavailable_code=ErrorCode.CATALOG_UNAVAILABLE
-        ),
-    ),
+    dependencies=(_catalog(_many_products),),
     assemble=lambda values: {"products": values["catalog"]},
     parse=_parse_products,
     # The body lists products in the order asked for, so the order is part of the entry.

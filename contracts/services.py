@@ -161,6 +161,23 @@ class Action:
         raise NotImplementedError
 
 
+class VersionAction(Action):
+    """An action on one contract version, re-read and locked inside the transaction."""
+
+    def __init__(self, user: AbstractBaseUser, version: ContractVersion) -> None:
+        self.user = user
+        self.version = version
+
+    def _lock(self) -> None:
+        self.version = ContractVersion.objects.select_for_update().get(pk=self.version.pk)
+
+    def _require_status(self, status: str, verb: str) -> None:
+        if self.version.status != status:
+            raise ActionError(
+                f"only {status} versions can be {verb}; this one is {self.version.status}"
+            )
+
+
 class CreateDraft(Action):
     """Start a draft of an endpoint's contract, from an existing version or empty.
 
@@ -244,18 +261,14 @@ def json_type_of(spec: EndpointSpec, rule: Rule) -> str:
         return ""
 
 
-class SubmitForReview(Action):
+class SubmitForReview(VersionAction):
     """Send a draft to the release managers, with its shape and its classified diff."""
 
     def __init__(
         self, user: AbstractBaseUser, version: ContractVersion, *, summary: str = ""
     ) -> None:
-        self.user = user
-        self.version = version
+        super().__init__(user, version)
         self.summary = summary
-
-    def _lock(self) -> None:
-        self.version = ContractVersion.objects.select_for_update().get(pk=self.version.pk)
 
     def check(self) -> None:
         version = self.version
@@ -296,18 +309,17 @@ class SubmitForReview(Action):
         return version
 
 
-class Approve(Action):
+class Approve(VersionAction):
     """A release manager approves a submitted version; it becomes immutable and servable."""
 
     def __init__(
         self, user: AbstractBaseUser, version: ContractVersion, *, comment: str = ""
     ) -> None:
-        self.user = user
-        self.version = version
+        super().__init__(user, version)
         self.comment = comment.strip()
 
     def _lock(self) -> None:
-        self.version = ContractVersion.objects.select_for_update().get(pk=self.version.pk)
+        super()._lock()
         # Serialise approvals within a major, so two cannot take the same minor.
         MajorVersion.objects.select_for_update().get(pk=self.version.major_id)
 
@@ -315,10 +327,7 @@ class Approve(Action):
         version = self.version
         if not is_release_manager(self.user):
             raise ActionError("only release managers approve contract versions")
-        if version.status != Status.SUBMITTED:
-            raise ActionError(
-                f"only submitted versions can be approved; this one is {version.status}"
-            )
+        self._require_status(Status.SUBMITTED, "approved")
         if version.author_id == self.user.pk:
             raise ActionError("nobody approves a version they authored")
         # The major may have moved on since submission: judge against what is approved now.
@@ -358,24 +367,17 @@ class Approve(Action):
         return version
 
 
-class Reject(Action):
+class Reject(VersionAction):
     """A release manager sends a submitted version back, with a reason."""
 
     def __init__(self, user: AbstractBaseUser, version: ContractVersion, *, comment: str) -> None:
-        self.user = user
-        self.version = version
+        super().__init__(user, version)
         self.comment = comment.strip()
-
-    def _lock(self) -> None:
-        self.version = ContractVersion.objects.select_for_update().get(pk=self.version.pk)
 
     def check(self) -> None:
         if not is_release_manager(self.user):
             raise ActionError("only release managers reject contract versions")
-        if self.version.status != Status.SUBMITTED:
-            raise ActionError(
-                f"only submitted versions can be rejected; this one is {self.version.status}"
-            )
+        self._require_status(Status.SUBMITTED, "rejected")
         if not self.comment:
             raise ActionError("say why the version is rejected")
 
@@ -390,23 +392,13 @@ class Reject(Action):
         return version
 
 
-class Retire(Action):
+class Retire(VersionAction):
     """Stop serving an approved version (its major falls back to the previous approved one)."""
-
-    def __init__(self, user: AbstractBaseUser, version: ContractVersion) -> None:
-        self.user = user
-        self.version = version
-
-    def _lock(self) -> None:
-        self.version = ContractVersion.objects.select_for_update().get(pk=self.version.pk)
 
     def check(self) -> None:
         if not is_release_manager(self.user):
             raise ActionError("only release managers retire contract versions")
-        if self.version.status != Status.APPROVED:
-            raise ActionError(
-                f"only approved versions can be retired; this one is {self.version.status}"
-            )
+        self._require_status(Status.APPROVED, "retired")
 
     def _perform(self) -> ContractVersion:
         self.version.status = Status.RETIRED
