@@ -130,11 +130,15 @@ class DjangoStore:
         except Exception as exc:  # any backend failure is a miss, never a 500
             raise StoreUnavailable(type(exc).__name__) from exc
 
+    # Values go in as text: entries are UTF-8 JSON, and text survives every Django cache
+    # backend, including django-redis with its JSON serializer, which refuses bytes.
     async def get(self, key: str) -> bytes | None:
-        return await self._guard(self._cache.aget(key))
+        value = await self._guard(self._cache.aget(key))
+        return value.encode() if isinstance(value, str) else None
 
     async def set(self, key: str, value: bytes, ttl_ms: int) -> None:
-        await self._guard(self._cache.aset(key, value, timeout=max(0.001, ttl_ms / 1000)))
+        text = value.decode()
+        await self._guard(self._cache.aset(key, text, timeout=max(0.001, ttl_ms / 1000)))
 
     async def acquire(self, key: str, token: str, ttl_ms: int) -> bool:
         return bool(await self._guard(self._cache.aadd(key, token, timeout=ttl_ms / 1000)))

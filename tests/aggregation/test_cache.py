@@ -277,7 +277,10 @@ def test_early_recomputation_refreshes_in_the_background(store) -> None:
         cache = cache_for(store, clock, seed=3)
         await get(cache, compute)
         stored = Entry.decode(await cache.store.get("bff:k"))
-        # A microsecond before expiry, XFetch fires unless ln(rand) rounds to ~0.
+        # XFetch fires when delta * -ln(rand) exceeds the time left; with a microsecond
+        # left it fails only if -ln(rand) < 1e-6 / delta, so delta must not be tiny.
+        stored = Entry(stored.body, stored.etag, delta=0.05, expiry=stored.expiry)
+        await cache.store.set("bff:k", stored.encode(), ttl_ms=60_000)
         clock.now = stored.expiry - 1e-6
         outcome = await get(cache, compute)
         for _ in range(50):

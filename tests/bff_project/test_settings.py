@@ -71,10 +71,12 @@ def test_malformed_variable_stops_start_up_with_one_line(variable: str, value: s
     assert_one_line_error(result, variable)
 
 
-def test_production_settings_pass_check_deploy_without_warnings() -> None:
-    result = manage(
-        "check", "--deploy", "--fail-level", "WARNING", env=clean_env(**PRODUCTION_SECRETS)
-    )
+def test_production_settings_pass_check_deploy_without_warnings(tmp_path) -> None:
+    # The deploy checks include the contract gate, which needs a migrated, seeded registry.
+    env = clean_env(**PRODUCTION_SECRETS, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    assert manage("seed_demo", env=env).returncode == 0
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
