@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test format demo-services clean
+.PHONY: venv run test bench format demo-services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The SPEC's performance figures as ratios measured in one run (needs wrk; about 2 minutes).
+bench: venv
+	$(BIN)/python bench/run.py
 
 demo-services: venv
 	$(BIN)/python -m demo_services

@@ -1,0 +1,1 @@
+"""The benchmark (``make bench``): load generator, process management and scenarios."""

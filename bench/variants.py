@@ -1,0 +1,176 @@
+"""ASGI entry points the benchmark runs side by side (``--variants``), for before/after.
+
+``final`` is the product as deployed (``bff_project.asgi:application``). Every other
+variant rebuilds one earlier or alternative choice on top of the same code, so that one
+run on one machine measures what each choice buys. The variants exist only here: they
+reach into module globals (a pool limit, a transport) the way no product code may.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import Any
+
+VARIANTS = {
+    "final": "bff_project.asgi:application",
+    # Before this work (but for the transport): Django's stock ASGIHandler for every path
+    # (middleware, signals, an executor per request) and no gc.freeze().
+    "stock": "bench.variants:stock",
+    # APIHandler with Django's own handle(): the signals and the close() hop are back.
+    "api_signals": "bench.variants:api_signals",
+    # The final app without gc.freeze().
+    "no_freeze": "bench.variants:no_freeze",
+    # The downstream wire. Before: httpx's own transport (httpcore) with the product's
+    # 200-connection pool; with httpx's default limits; and the httpx-aiohttp package
+    # (when installed), whose error mapping the product's own transport corrects.
+    "httpx_pool_200": "bench.variants:httpx_pool_200",
+    "httpx_default_limits": "bench.variants:httpx_default_limits",
+    "httpx_aiohttp": "bench.variants:httpx_aiohttp",
+    # Experiments on code outside the handler and the transport (docs/performance.md,
+    # "Where the rest of the time goes"): the mobile home's slowest dependency started
+    # first; the in-process cache's async methods called without a thread hop.
+    "slowest_first": "bench.variants:slowest_first",
+    "locmem_inline": "bench.variants:locmem_inline",
+}
+
+
+def _product() -> Any:
+    import bff_project.asgi
+
+    return bff_project.asgi
+
+
+def _stock() -> Any:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.handlers.asgi import ASGIHandler
+
+    _product()
+    gc.unfreeze()
+    return ASGIStaticFilesHandler(ASGIHandler())
+
+
+def _api_signals() -> Any:
+    from django.core.handlers.asgi import ASGIHandler
+
+    from bff_project.handlers import APIHandler
+
+    class SignallingAPIHandler(APIHandler):
+        handle = ASGIHandler.handle
+
+    product = _product()
+    return product.route(SignallingAPIHandler(), product.django_application, product.api_prefixes)
+
+
+def _no_freeze() -> Any:
+    product = _product()
+    gc.unfreeze()
+    return product.application
+
+
+def _slowest_first() -> Any:
+    import dataclasses
+
+    from aggregation import surfaces
+
+    app = _product().application
+    home = surfaces.MOBILE_HOME
+    surfaces.MOBILE_HOME = dataclasses.replace(
+        home, dependencies=tuple(reversed(home.dependencies))
+    )
+    return app
+
+
+def _locmem_inline() -> Any:
+    from django.core.cache.backends.locmem import LocMemCache
+
+    # No I/O behind a local-memory cache, only a lock: run its sync methods in place.
+    for name in ("get", "set", "add", "delete"):
+        sync = getattr(LocMemCache, name)
+
+        async def inline(self, *args, _sync=sync, **kwargs):
+            return _sync(self, *args, **kwargs)
+
+        setattr(LocMemCache, "a" + name, inline)
+    return _product().application
+
+
+def _with_client_factory(factory: Callable[[Any], Any]) -> Any:
+    """The final app with ``ServiceClient`` building its pooled client with ``factory``."""
+    import asyncio
+
+    from aggregation import downstream
+
+    def client(self: downstream.ServiceClient) -> Any:
+        loop = asyncio.get_running_loop()
+        built = self._clients.get(loop)
+        if built is None:
+            built = factory(self)
+            self._clients[loop] = built
+        return built
+
+    downstream.ServiceClient._client = client
+    return _product().application
+
+
+def _httpx_client(limits: Any) -> Callable[[Any], Any]:
+    import httpx
+
+    def factory(service: Any) -> Any:
+        return httpx.AsyncClient(
+            base_url=service.base_url, limits=limits, trust_env=False, follow_redirects=False
+        )
+
+    return factory
+
+
+def _httpx_default_limits() -> Any:
+    import httpx
+
+    return _with_client_factory(_httpx_client(httpx.Limits()))
+
+
+def _httpx_pool_200() -> Any:
+    from aggregation.downstream import POOL_LIMITS
+
+    return _with_client_factory(_httpx_client(POOL_LIMITS))
+
+
+def _httpx_aiohttp() -> Any:
+    import httpx
+    from httpx_aiohttp import AiohttpTransport  # not a dependency: pip install httpx-aiohttp
+
+    from aggregation.downstream import POOL_LIMITS
+
+    def factory(service: Any) -> Any:
+        return httpx.AsyncClient(
+            base_url=service.base_url,
+            transport=AiohttpTransport(limits=POOL_LIMITS, trust_env=False),
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    return _with_client_factory(factory)
+
+
+_BUILDERS: dict[str, Callable[[], Any]] = {
+    "stock": _stock,
+    "api_signals": _api_signals,
+    "no_freeze": _no_freeze,
+    "httpx_default_limits": _httpx_default_limits,
+    "httpx_pool_200": _httpx_pool_200,
+    "httpx_aiohttp": _httpx_aiohttp,
+    "slowest_first": _slowest_first,
+    "locmem_inline": _locmem_inline,
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first access: reading VARIANTS must not start Django in the benchmark's
+    # own process, and each uvicorn worker builds only the variant it serves.
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        raise AttributeError(name)
+    app = builder()
+    globals()[name] = app
+    return app
