@@ -277,15 +277,28 @@ class Registry:
                 close_old_connections()
 
 
+_exported: set[tuple[str, ...]] = set()
+
+
 def _export(snapshot: Snapshot) -> None:
-    """Publish which version each major serves, for dashboards and alerts."""
+    """Publish which version each major serves, for dashboards and alerts.
+
+    Versions no longer served drop to 0 rather than being removed: prometheus_client's
+    multi-process mode cannot clear labels.
+    """
     from aggregation.metrics import SERVING_VERSION
 
-    SERVING_VERSION.clear()
-    for (client, endpoint, major), state in snapshot.majors.items():
-        if state.serving is not None:
-            SERVING_VERSION.labels(client, endpoint, str(major), state.serving.schema_version,
-                                   state.serving.fingerprint8).set(1)  # fmt: skip
+    current = {
+        (client, endpoint, str(major), state.serving.schema_version, state.serving.fingerprint8)
+        for (client, endpoint, major), state in snapshot.majors.items()
+        if state.serving is not None
+    }
+    for labels in _exported - current:
+        SERVING_VERSION.labels(*labels).set(0)
+    for labels in current:
+        SERVING_VERSION.labels(*labels).set(1)
+    _exported.clear()
+    _exported.update(current)
 
 
 registry = Registry()
