@@ -26,6 +26,8 @@ test: venv
 
 # The SPEC's performance figures as ratios measured in one run (needs wrk; about 2 minutes).
 bench: venv
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
+		apt-get install -y -qq wrk 2>/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }; }
 	$(BIN)/python bench/run.py
 
 demo-services: venv

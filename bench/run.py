@@ -438,7 +438,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     durations = Durations(fanout_s=3, trivial_s=3, warmup_s=1) if args.quick else Durations()
-    loadgen.wrk_binary()
+    try:
+        loadgen.wrk_binary()
+    except loadgen.LoadGeneratorError as exc:
+        log(str(exc))
+        return 2
 
     def on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -488,6 +492,10 @@ def main(argv: list[str]) -> int:
         except (StackError, loadgen.LoadGeneratorError, subprocess.SubprocessError) as exc:
             log(f"failed: {exc}")
             return 1
+        finally:
+            # A second Ctrl-C must not cut the clean-up short and leave servers running.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log(f"done in {time.monotonic() - started:.0f}s")
     return 0
 
