@@ -240,19 +240,22 @@ class ResponseCache:
             # The holder failed or vanished: compute ourselves rather than fail.
         self._event("miss", labels)
         try:
-            fresh = await self._compute(compute, fingerprint)
-        except Exception:
-            if stale is not None and self._within_grace(stale, policy):
-                self._event("stale", labels)
-                logger.warning("recomputation failed; serving stale", extra={"cacheKey": key})
-                return Outcome(stale, "stale")
-            raise
+            try:
+                fresh = await self._compute(compute, fingerprint)
+            except Exception:
+                if stale is not None and self._within_grace(stale, policy):
+                    self._event("stale", labels)
+                    logger.warning("recomputation failed; serving stale", extra={"cacheKey": key})
+                    return Outcome(stale, "stale")
+                raise
+            # Written before the lock is released: a waiter that sees the lock gone must
+            # find the value, or it would recompute too.
+            if not fresh.degraded:
+                await self._write(key, fresh, policy, labels)
+            return Outcome(fresh, "miss")
         finally:
             if locked:
                 await self._release(lock_key, token, labels)
-        if not fresh.degraded:
-            await self._write(key, fresh, policy, labels)
-        return Outcome(fresh, "miss")
 
     async def _compute(self, compute, fingerprint: str) -> Entry:
         started = time.perf_counter()
