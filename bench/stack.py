@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import jwt
 
+from bff_project.server import uvicorn_command
 from demo_services.testing import DemoServices, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,25 +81,7 @@ class BFFServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - a fixed argv
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                app,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            uvicorn_command(host="127.0.0.1", port=self.port, workers=workers, app=app),
             cwd=ROOT,
             env=env,
             stdout=self._log,

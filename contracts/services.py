@@ -84,10 +84,7 @@ def spec_for(endpoint: Endpoint) -> EndpointSpec:
 
 def code_shape(endpoint: Endpoint, rules: Iterable[Rule]) -> dict:
     """The shape this code produces for ``rules``; ActionError if a rule is invalid."""
-    try:
-        return build_shape(spec_for(endpoint), rules)
-    except RuleError as exc:
-        raise ActionError(str(exc)) from None
+    return code_shape_for(spec_for(endpoint), rules)
 
 
 def latest_approved(major: MajorVersion) -> ContractVersion | None:
@@ -284,13 +281,9 @@ class SubmitForReview(VersionAction):
         if same_major and not changes:
             raise ActionError(f"nothing changed since {baseline.label}")
         if same_major and classify(changes) == Compatibility.BREAKING:
-            breaking = "; ".join(
-                f"{c.path}: {c.detail}"
-                for c in changes
-                if c.compatibility == Compatibility.BREAKING
-            )
             raise ActionError(
-                f"breaking changes cannot go into v{version.major.number} ({breaking}); "
+                f"breaking changes cannot go into v{version.major.number} "
+                f"({describe_breaking(changes)}); "
                 "propose them as a new major version"
             )
         self._changes = changes
@@ -517,13 +510,9 @@ class ProposeFromCode(Action):
                 f"nothing to propose: the approved v{base.schema_version} already matches this code"
             )
         if same_major and classify(changes) == Compatibility.BREAKING:
-            breaking = "; ".join(
-                f"{c.path}: {c.detail}"
-                for c in changes
-                if c.compatibility == Compatibility.BREAKING
-            )
             raise ActionError(
-                f"this code breaks v{target} ({breaking}); propose it as a new major with "
+                f"this code breaks v{target} ({describe_breaking(changes)}); "
+                "propose it as a new major with "
                 f"--major {highest + 1}"
             )
         self.changes = changes
@@ -547,7 +536,13 @@ class ProposeFromCode(Action):
         return SubmitForReview(self.user, draft).execute()
 
 
-def code_shape_for(spec: EndpointSpec, rules: Sequence[Rule]) -> dict:
+def describe_breaking(changes: Sequence[Change]) -> str:
+    return "; ".join(
+        f"{c.path}: {c.detail}" for c in changes if c.compatibility == Compatibility.BREAKING
+    )
+
+
+def code_shape_for(spec: EndpointSpec, rules: Iterable[Rule]) -> dict:
     try:
         return build_shape(spec, rules)
     except RuleError as exc:

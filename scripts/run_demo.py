@@ -17,6 +17,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: make the project's packages importable
+
+from bff_project.server import uvicorn_command  # noqa: E402
+
 PYTHON = sys.executable
 STARTUP_TIMEOUT_SECONDS = 60
 
@@ -142,28 +146,8 @@ def main() -> int:
             wait_until_ok(f"{base}/_control/health", services, "the demo services")
 
         log(f"starting the BFF (uvicorn, {workers} workers) on {host}:{port}")
-        # uvloop + httptools: with the default asyncio loop and --workers, uvicorn never
-        # sets TCP_NODELAY on accepted sockets and every response waits ~40 ms (Nagle).
         server = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                "bff_project.asgi:application",
-                "--host",
-                host,
-                "--port",
-                port,
-                "--workers",
-                workers,
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            uvicorn_command(host=host, port=port, workers=workers),
             cwd=ROOT,
             env=env,
         )

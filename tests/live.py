@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from bff_project.server import uvicorn_command
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,25 +55,7 @@ class LiveBFF:
             result = manage("migrate", "--noinput", env=self.env)
             assert result.returncode == 0, result.stderr
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bff_project.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            uvicorn_command(host="127.0.0.1", port=self.port, workers=self.workers),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
