@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aggregation import calls, endpoints, shared
@@ -34,7 +34,6 @@ class Surface:
     parse: Parse | None = None
     cache_id: Callable[[Mapping[str, Any]], str] | None = None
     scope: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def sections_from(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
         if self.assemble is not None:
