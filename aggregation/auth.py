@@ -23,8 +23,10 @@ from bff_project.config import ClientAuth
 
 LEEWAY_SECONDS = 30
 MAX_TOKEN_BYTES = 8192
-# Subjects end up in downstream URLs, cache keys and logs: only a plain alphabet passes.
-_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+# Subjects end up in downstream URLs, cache keys and logs: only a plain alphabet passes,
+# starting with a letter or digit, so no subject is a dot segment (".", "..") that a URL
+# parser would collapse into another path. downstream.path_segment encodes dots as well.
+_SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
 
 @dataclass(frozen=True)

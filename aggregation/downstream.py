@@ -110,8 +110,16 @@ def map_transport_errors(service: str) -> Iterator[None]:
 
 
 def path_segment(value: str) -> str:
-    """Encode an id for use as one URL path segment (no '/', no '..' escapes)."""
-    return quote(value, safe="")
+    """Encode an id as exactly one URL path segment, whatever its characters.
+
+    ``quote`` leaves ``.`` alone, and URL parsers (httpx's included) remove the dot
+    segments ``.`` and ``..`` (RFC 3986 section 5.2.4): ``/users/../orders`` would call
+    ``/orders``. Percent-encoded dots are data, not dot segments, so every dot is encoded.
+    An empty value would merge two slashes into one path: it is refused.
+    """
+    if not value:
+        raise ValueError("an empty id cannot be a path segment")
+    return quote(value, safe="").replace(".", "%2E")
 
 
 # Keeping connections open to the few internal services is the point of pooling; the

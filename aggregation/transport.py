@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import httpx
+import yarl
 
 
 @contextlib.contextmanager
@@ -98,7 +99,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         with map_aiohttp_errors(request):
             response = await self._get_session().request(
                 request.method,
-                str(request.url),
+                # httpx has already encoded the URL; a plain string would let yarl decode
+                # "%2E%2E" back into "..", remove it as a dot segment and call another path.
+                yarl.URL(str(request.url), encoded=True),
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
