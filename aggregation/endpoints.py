@@ -77,6 +77,7 @@ PARTNER_PRODUCT = EndpointSpec(
     client="partner",
     name="product",
     description="One catalog product, for partners.",
+    per_user=False,
     sections=(
         Section(
             "product", "object", sources.PRODUCT, dependency="catalog", sample=sample("product")
@@ -88,6 +89,7 @@ PARTNER_PRODUCTS = EndpointSpec(
     client="partner",
     name="products",
     description="A batch of catalog products (at most 50 ids), for partners.",
+    per_user=False,
     sections=(
         Section(
             "products", "list", sources.PRODUCT, dependency="catalog", sample=sample("product")

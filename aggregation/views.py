@@ -97,8 +97,19 @@ def _body(meta: dict, sections: bytes) -> bytes:
     return head + b"}" if sections == b"{}" else head + b"," + sections[1:]
 
 
-def _cache_control(contract: ServingContract) -> dict[str, str]:
-    if contract.cache_scope == CacheScope.SHARED:
+def cache_scope_for(surface: Surface, contract: ServingContract) -> str:
+    """The registry's cache scope, except that a per-user page is never shared.
+
+    The registry refuses the combination (``Endpoint.validate_cache_scope``); this is the
+    second line: whatever a row says, the key of a per-user endpoint carries the user.
+    """
+    if contract.cache_scope == CacheScope.SHARED and surface.spec.per_user:
+        return CacheScope.PER_USER
+    return contract.cache_scope
+
+
+def _cache_control(scope: str, contract: ServingContract) -> dict[str, str]:
+    if scope == CacheScope.SHARED:
         ttl = contract.cache_ttl_seconds
         return {
             "Cache-Control": f"public, max-age={ttl}, s-maxage={ttl}, "
@@ -138,14 +149,15 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
             _record_drift(contract, drift, trace_id)
             return Computed(orjson.dumps(sections), result.degraded)
 
-        if contract.cache_scope == CacheScope.NONE:
+        scope = cache_scope_for(surface, contract)
+        if scope == CacheScope.NONE:
             computed = await compute()
             etag = etag_for(computed.body, contract.fingerprint)
             entry = Entry(computed.body, etag, 0.0, 0.0, computed.degraded)
             state = "bypass"
         else:
             prefix = bff_settings.CACHE_KEY_PREFIX
-            if contract.cache_scope == CacheScope.SHARED:
+            if scope == CacheScope.SHARED:
                 shared_id = surface.cache_id(params) if surface.cache_id else "all"
                 key = cachekeys.shared_key(prefix, contract, shared_id)
             else:
@@ -155,7 +167,7 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 contract.cache_jitter_percent,
                 contract.cache_stale_grace_seconds,
             )
-            outcome = await response_cache(contract.cache_scope).get_or_compute(
+            outcome = await response_cache(scope).get_or_compute(
                 key,
                 compute,
                 policy,
@@ -164,7 +176,7 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 wait_seconds=deadline,
             )
             entry, state = outcome.entry, outcome.state
-        headers = {**_cache_control(contract), "ETag": entry.etag, **lifecycle}
+        headers = {**_cache_control(scope, contract), "ETag": entry.etag, **lifecycle}
         if _etag_matches(request, entry.etag) and not entry.degraded:
             response = HttpResponse(status=304)
         else:

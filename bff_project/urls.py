@@ -49,6 +49,6 @@ if settings.BFF.get("BENCH_VIEWS"):
     urlpatterns.append(path("bench/trivial", trivial, name="bench-trivial"))
 
 handler400 = "aggregation.envelope.bad_request"
-handler403 = "aggregation.envelope.permission_denied"
-handler404 = "aggregation.envelope.page_not_found"
+handler403 = "bff_project.error_pages.permission_denied"
+handler404 = "bff_project.error_pages.page_not_found"
 handler500 = "aggregation.envelope.server_error"

@@ -12,9 +12,10 @@ import json
 import orjson
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -40,6 +41,67 @@ admin.site.site_header = "BFF contract registry"
 admin.site.site_title = "BFF contract registry"
 admin.site.index_title = "Contracts, reviews and history"
 admin.site.site_url = None  # the BFF has no HTML site to link back to
+
+
+class RegistryAdmin(SimpleHistoryAdmin):
+    """Base of the registry's admins: each team sees its own client's rows; history is read-only.
+
+    ``client_lookup`` is the path from the model to ``Client.name``. Release managers and
+    superusers see every client. django-simple-history's per-version form ("Revert")
+    saves a POST after checking only view permission and ignores ``get_queryset``: here
+    history pages answer only for rows the user may see, and never save anything. Every
+    change goes through the workflow (``contracts.services``) instead.
+    """
+
+    client_lookup = "client__name"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        user = request.user
+        if user.is_superuser or services.is_release_manager(user):
+            return queryset
+        return queryset.filter(**{f"{self.client_lookup}__in": services.editable_clients(user)})
+
+    def _require_visible(self, request: HttpRequest, object_id: str) -> None:
+        try:
+            pk = self.model._meta.pk.to_python(unquote(object_id))
+        except ValidationError:
+            raise Http404 from None
+        if self.get_queryset(request).filter(pk=pk).exists():
+            return
+        user = request.user
+        sees_everything = user.is_superuser or services.is_release_manager(user)
+        if sees_everything and not self.model._default_manager.filter(pk=pk).exists():
+            return  # a deleted row: its history stays readable by those who see every client
+        raise Http404
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("History is read-only; changes go through the workflow.")
+        self._require_visible(request, object_id)
+        request.registry_history_form = True  # see has_change_permission
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def has_change_history_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if getattr(request, "registry_history_form", False):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if getattr(request, "registry_history_form", False):
+            fields = [field.name for field in self.opts.fields]
+            return [*super().get_readonly_fields(request, obj), *fields]
+        return super().get_readonly_fields(request, obj)
 
 
 def _spec(version: ContractVersion) -> EndpointSpec | None:
@@ -224,7 +286,8 @@ def _changes_table(changes: list[dict] | None) -> str:
 
 
 @admin.register(ContractVersion)
-class ContractVersionAdmin(SimpleHistoryAdmin):
+class ContractVersionAdmin(RegistryAdmin):
+    client_lookup = "major__endpoint__client__name"
     inlines = [FieldRuleInline]
     list_display = [
         "endpoint_name",
@@ -278,15 +341,11 @@ class ContractVersionAdmin(SimpleHistoryAdmin):
     # -- what each role sees
 
     def get_queryset(self, request):
-        queryset = (
+        return (
             super()
             .get_queryset(request)
             .select_related("major__endpoint__client", "author", "approver", "based_on__major")
         )
-        user = request.user
-        if user.is_superuser or services.is_release_manager(user):
-            return queryset
-        return queryset.filter(major__endpoint__client__name__in=services.editable_clients(user))
 
     def has_change_permission(self, request, obj=None) -> bool:
         if not super().has_change_permission(request, obj):
@@ -640,7 +699,8 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(Client)
-class ClientAdmin(SimpleHistoryAdmin):
+class ClientAdmin(RegistryAdmin):
+    client_lookup = "name"
     list_display = ["name", "display_name"]
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -648,7 +708,7 @@ class ClientAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(SimpleHistoryAdmin):
+class EndpointAdmin(RegistryAdmin):
     list_display = [
         "__str__",
         "cache_scope",
@@ -656,7 +716,7 @@ class EndpointAdmin(SimpleHistoryAdmin):
         "cache_jitter_percent",
         "cache_stale_grace_seconds",
     ]
-    list_filter = ["client"]
+    list_filter = [("client", admin.RelatedOnlyFieldListFilter)]
     readonly_fields = ["client", "name"]
 
     def save_model(self, request, obj, form, change):
@@ -672,9 +732,10 @@ class DeprecateForm(forms.Form):
 
 
 @admin.register(MajorVersion)
-class MajorVersionAdmin(SimpleHistoryAdmin):
+class MajorVersionAdmin(RegistryAdmin):
+    client_lookup = "endpoint__client__name"
     list_display = ["__str__", "deprecated_at", "sunset_at"]
-    list_filter = ["endpoint__client"]
+    list_filter = [("endpoint__client", admin.RelatedOnlyFieldListFilter)]
     readonly_fields = ["endpoint", "number", "deprecated_at", "sunset_at"]
     change_form_template = "admin/contracts/majorversion/change_form.html"
 
@@ -692,7 +753,9 @@ class MajorVersionAdmin(SimpleHistoryAdmin):
         return own + super().get_urls()
 
     def deprecate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        major = get_object_or_404(MajorVersion, pk=pk)
+        major = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not services.is_release_manager(request.user):
+            raise PermissionDenied
         form = DeprecateForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

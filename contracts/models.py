@@ -39,6 +39,16 @@ class CacheScope(models.TextChoices):
     NONE = "none", "not cached"
 
 
+class EndpointQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        # update() skips save(): check the cache scope rule on every row it would touch.
+        if kwargs.get("cache_scope") == CacheScope.SHARED:
+            for endpoint in self.select_related("client"):
+                endpoint.cache_scope = CacheScope.SHARED
+                endpoint.validate_cache_scope()
+        return super().update(**kwargs)
+
+
 class Endpoint(models.Model):
     """One endpoint of a client surface, with its cache policy."""
 
@@ -64,6 +74,8 @@ class Endpoint(models.Model):
     )
     history = HistoricalRecords()
 
+    objects = EndpointQuerySet.as_manager()
+
     class Meta:
         ordering = ["client__name", "name"]
         constraints = [
@@ -79,6 +91,34 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client.name}/{self.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Enforced here, not only in forms: every write path (admin, history, commands,
+        # the API) must keep per-user data out of shared cache entries.
+        self.validate_cache_scope()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        self.validate_cache_scope()
+
+    @property
+    def reads_per_user_data(self) -> bool:
+        """Whether this code's responses for it depend on who asks (unknown code: yes)."""
+        from contracts.codebase import code_endpoint
+
+        spec = code_endpoint(self.client.name, self.name)
+        return spec is None or spec.per_user
+
+    def validate_cache_scope(self) -> None:
+        """A page built from one user's data can never be a shared cache entry."""
+        if self.cache_scope == CacheScope.SHARED and self.reads_per_user_data:
+            raise ValidationError(
+                {
+                    "cache_scope": f"{self} reads per-user data: its responses can be cached "
+                    "per user or not at all, never shared between users."
+                }
+            )
 
 
 class MajorVersion(models.Model):

@@ -132,6 +132,10 @@ class EndpointSpec:
     name: str
     sections: tuple[Section, ...]
     description: str = ""
+    # Whether the response depends on who asks (the token's subject feeds a dependency).
+    # Such an endpoint is never cached under a shared key, whatever the registry says;
+    # True unless the code says otherwise, so forgetting it cannot leak a page.
+    per_user: bool = True
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
