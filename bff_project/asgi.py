@@ -18,6 +18,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from bff_project.edge import edge_guard  # noqa: E402
 from bff_project.handlers import API_PREFIXES, APIHandler, route  # noqa: E402
 
 api_application = APIHandler()
@@ -25,7 +26,11 @@ api_application = APIHandler()
 api_prefixes = (*API_PREFIXES, "/bench/") if settings.BFF.get("BENCH_VIEWS") else API_PREFIXES
 
 # Only the admin's assets live under STATIC_URL, and they are not under an API prefix.
-application = route(api_application, ASGIStaticFilesHandler(django_application), api_prefixes)
+application = edge_guard(
+    route(api_application, ASGIStaticFilesHandler(django_application), api_prefixes),
+    max_target_bytes=settings.BFF["EDGE"]["MAX_REQUEST_TARGET_BYTES"],
+    max_header_bytes=settings.BFF["EDGE"]["MAX_HEADER_BYTES"],
+)
 
 # Load the serving snapshot before the first request and keep it fresh from a thread:
 # the request path then reads contracts from memory only.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -80,13 +81,45 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def ops_access(request: HttpRequest) -> bool:
+    """May this caller see operational detail (probe errors, versions, metrics)?
+
+    With ``OPS_TOKEN`` set: only a request carrying it as a bearer token. Without it:
+    everyone in demo mode, nobody in production (SECURITY.md).
+    """
+    token = settings.BFF.get("OPS_TOKEN")
+    if token is None:
+        return settings.BFF.get("DEMO_MODE", False)
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), token.encode()
+    )
+
+
+def _refused(request: HttpRequest) -> HttpResponse:
+    from aggregation.envelope import error_response
+    from aggregation.errors import ErrorCode
+    from aggregation.tracing import trace_id_for
+
+    trace_id = trace_id_for(request)
+    if settings.BFF.get("OPS_TOKEN") is None:
+        return error_response(
+            403, ErrorCode.FORBIDDEN, "Set OPS_TOKEN to serve operational detail.",
+            trace_id=trace_id,
+        )  # fmt: skip
+    return error_response(
+        401, ErrorCode.UNAUTHENTICATED, "Send the operations token as a bearer token.",
+        trace_id=trace_id, headers={"WWW-Authenticate": 'Bearer realm="ops"'},
+    )  # fmt: skip
+
+
 async def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready or not for everyone; which check failed and why only for operators."""
     results = await asyncio.gather(*(_run(name, probe) for name, probe in _probes.items()))
     ready = all(result.ok for _, result in results)
-    body = {
-        "status": "ready" if ready else "unavailable",
-        "checks": {name: {"ok": result.ok, **result.detail} for name, result in results},
-    }
+    body: dict = {"status": "ready" if ready else "unavailable"}
+    if ops_access(request):
+        body["checks"] = {name: {"ok": result.ok, **result.detail} for name, result in results}
     response = JsonResponse(body, status=200 if ready else 503)
     response["Cache-Control"] = "no-store"
     return response
@@ -103,4 +136,6 @@ def _registry() -> CollectorRegistry:
 
 
 async def metrics(request: HttpRequest) -> HttpResponse:
+    if not ops_access(request):
+        return _refused(request)
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

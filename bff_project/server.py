@@ -13,11 +13,15 @@ def uvicorn_command(
     """``python -m uvicorn …`` as production runs it.
 
     uvloop + httptools: with the default asyncio loop and ``--workers``, uvicorn never sets
-    TCP_NODELAY on accepted sockets and every response waits ~40 ms (Nagle).
+    TCP_NODELAY on accepted sockets and every response waits ~40 ms (Nagle). The peers
+    trusted for ``X-Forwarded-*`` come from ``FORWARDED_ALLOW_IPS``, which uvicorn reads
+    itself (default ``127.0.0.1``).
     """
     return [
         sys.executable, "-m", "uvicorn", app,
         "--host", host, "--port", str(port), "--workers", str(workers),
         "--loop", "uvloop", "--http", "httptools",
         "--no-access-log", "--log-level", "warning",
+        # Say nothing about the server software (SECURITY.md).
+        "--no-server-header",
     ]  # fmt: skip

@@ -58,6 +58,18 @@ try:
             _env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1
         ),
     }
+    _edge = {
+        # nginx's default large_client_header_buffers is 4 x 8 KB; these sit just above.
+        "MAX_REQUEST_TARGET_BYTES": config.get_int(
+            _env, "MAX_REQUEST_TARGET_BYTES", default=8192, minimum=256
+        ),
+        "MAX_HEADER_BYTES": config.get_int(_env, "MAX_HEADER_BYTES", default=32_768, minimum=1024),
+    }
+    # Bearer token for /metrics and /readyz details; unset: open in demo mode, closed in
+    # production (SECURITY.md).
+    _ops_token = _env.get("OPS_TOKEN", "").strip() or None
+    if _ops_token is not None and len(_ops_token) < 16:
+        raise config.ConfigError("OPS_TOKEN must be at least 16 characters")
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
     _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
@@ -216,4 +228,8 @@ BFF = {
     # prometheus_client reads the directory itself; this only says to aggregate it.
     "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
     "BENCH_VIEWS": _bench_views,
+    "EDGE": _edge,
+    "OPS_TOKEN": _ops_token,
+    # DJANGO_DEBUG as read at start-up (test runners turn settings.DEBUG off by themselves).
+    "DEMO_MODE": DEBUG,
 }

@@ -24,6 +24,9 @@ _OURS = (
     "RATE_LIMITS",
     "CACHE_KEY_PREFIX",
     "_SERVICE_URL",
+    "OPS_TOKEN",
+    "MAX_HEADER_BYTES",
+    "MAX_REQUEST_TARGET_BYTES",
 )
 
 
@@ -64,6 +67,10 @@ def test_production_start_up_names_the_missing_secret(missing: str) -> None:
         ("CACHE_KEY_PREFIX", "bad prefix"),
         ("REDIS_SOCKET_TIMEOUT", "never"),
         ("LOG_LEVEL", "chatty"),
+        ("OPS_TOKEN", "short"),
+        ("MAX_HEADER_BYTES", "lots"),
+        ("MAX_HEADER_BYTES", "10"),
+        ("MAX_REQUEST_TARGET_BYTES", "-1"),
     ],
 )
 def test_malformed_variable_stops_start_up_with_one_line(variable: str, value: str) -> None:
