@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test bench format demo-services clean
+.PHONY: venv run test test-fast bench format demo-services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tier only: pure code, no database, Redis, services or subprocesses.
+test-fast: venv
+	$(BIN)/python -m pytest -m unit -q $(PYTEST_ARGS)
 
 # The SPEC's performance figures as ratios measured in one run (needs wrk; about 2 minutes).
 bench: venv

@@ -128,3 +128,27 @@ def demo_services():
 
     with DemoServices() as running:
         yield running
+
+
+# --- tiers ---------------------------------------------------------------------------
+# Every test is unit, integration or browser. A test is integration when it needs a real
+# part: the database, Redis, the demo services, a live server, a subprocess. Modules whose
+# tests start those themselves say so with ``pytestmark = pytest.mark.integration``.
+# ``make test-fast`` runs the unit tier; ``make test`` runs all three.
+INTEGRATION_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_setup", "demo", "bff", "demo_services",
+     "redis_server", "redis_url", "client", "admin_client", "live_server", "tmp_path",
+     "tmp_path_factory"}
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("browser") or item.get_closest_marker("integration"):
+            continue
+        if item.get_closest_marker("django_db") or INTEGRATION_FIXTURES.intersection(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)

@@ -24,6 +24,9 @@ from aggregation.fanout import CallContext
 from aggregation.tokens import mint_token
 from tests.aggregation.test_mobile_home import get
 
+# Starts servers or subprocesses of its own.
+pytestmark = pytest.mark.integration
+
 DOT_SEGMENT_SUBJECTS = [".", "..", "a/..", "%2e%2e", "./usr_1", "..%2f", "usr_1/../..", ".usr"]
 
 

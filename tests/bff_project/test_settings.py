@@ -9,6 +9,9 @@ import pytest
 
 from tests.live import manage
 
+# Starts servers or subprocesses of its own.
+pytestmark = pytest.mark.integration
+
 PRODUCTION_SECRETS = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "JWT_SECRET": secrets.token_urlsafe(40),

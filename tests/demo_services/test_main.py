@@ -18,6 +18,9 @@ import pytest
 from demo_services.__main__ import URL_VARIABLES
 from demo_services.testing import free_ports
 
+# Starts servers or subprocesses of its own.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -9,6 +9,9 @@ from demo_services.app import SERVICES
 from demo_services.faults import NO_FAULTS
 from demo_services.testing import DemoServices, DemoServicesError, free_ports
 
+# Starts servers or subprocesses of its own.
+pytestmark = pytest.mark.integration
+
 
 def test_urls_and_env_describe_four_distinct_services(services: DemoServices) -> None:
     assert set(services.urls) == set(SERVICES)
