@@ -216,6 +216,8 @@ SPECTACULAR_SETTINGS = {
 # The registry API's per-token default rate, and who is told about registry events.
 REGISTRY_API = {
     "RATE": _registry_api_rate,
+    # The token `contracts … --registry URL` sends; a CI secret, never a server setting.
+    "CLIENT_TOKEN": _env.get("CONTRACTS_REGISTRY_TOKEN", "").strip(),
 }
 EMAIL_BACKEND = (
     "django.core.mail.backends.console.EmailBackend"

@@ -99,6 +99,9 @@ def flatten(detail: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """DRF's nested error detail as (``endpoints[0].sections[1].name``, message) pairs."""
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # a ListField's errors are keyed by index
+                yield from flatten(value, f"{path}[{key}]")
+                continue
             name = "" if key == "non_field_errors" else str(key)
             yield from flatten(value, f"{path}.{name}" if path and name else path or name)
     elif isinstance(detail, list):
