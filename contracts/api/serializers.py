@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bff_project.config import CLIENTS
 from contracts import declarations, services
 from contracts.models import Client, ContractVersion, Endpoint, MajorVersion, Status
 from contracts.schema import SCALAR_TYPES, EndpointSpec
@@ -129,10 +130,14 @@ class CheckSerializer(serializers.Serializer):
         return {spec.key: spec for spec in specs}
 
 
+class ProposedDeclarationSerializer(EndpointDeclarationSerializer):
+    client = serializers.ChoiceField(choices=list(CLIENTS))
+
+
 class ProposeSerializer(serializers.Serializer):
     """What ``contracts propose --registry`` posts: one endpoint's declaration, and the major."""
 
-    declaration = EndpointDeclarationSerializer()
+    declaration = ProposedDeclarationSerializer()
     major = serializers.IntegerField(min_value=1, max_value=999_999, required=False,
                                      allow_null=True, default=None)  # fmt: skip
 
