@@ -310,7 +310,7 @@ class ProposalView(RegistryAPI, APIView):
         body = {
             "version": s.VersionDetailSerializer(fresh).data,
             "dropped": proposal.dropped,
-            "changes": [services.serialise_changes([c])[0] for c in proposal.changes],
+            "changes": services.serialise_changes(proposal.changes),
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
