@@ -42,9 +42,5 @@ class HasScope(permissions.BasePermission):
 
 def _required(view) -> tuple[str, ...]:
     by_action = getattr(view, "required_scopes", {})
-    action = getattr(view, "action", None) or request_method_action(view)
+    action = getattr(view, "action", None)  # a viewset's action; plain views use "*"
     return tuple(by_action.get(action, by_action.get("*", ())))
-
-
-def request_method_action(view) -> str:
-    return view.request.method.lower() if getattr(view, "request", None) else ""
