@@ -52,7 +52,8 @@ class RegistryAPI:
 
     def get_renderers(self):
         # The browsable API is for staff signed in to the admin; everyone else gets JSON.
-        user = getattr(self.request._request, "user", None) if self.request else None
+        request = getattr(self, "request", None)
+        user = getattr(getattr(request, "_request", request), "user", None)
         if user is not None and user.is_authenticated and user.is_staff:
             return [JSONRenderer(), BrowsableAPIRenderer()]
         return [JSONRenderer()]

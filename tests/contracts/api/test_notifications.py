@@ -158,3 +158,38 @@ def test_delivery_is_after_commit_not_during_the_request(
     for callback in callbacks:
         callback()
     assert len(started) == 1
+
+
+def test_the_admin_shows_webhooks_and_their_read_only_delivery_log(demo, client) -> None:
+    client.force_login(demo.get(username="admin"))
+    response = client.post("/admin/contracts/webhook/add/", {
+        "name": "slack", "url": "https://hooks.example.com/x", "secret": SECRET,
+        "events": ["submitted", "approved"], "active": "on", "max_attempts": "3",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    })  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:3000]
+    webhook = Webhook.objects.get()
+    assert webhook.events == ["submitted", "approved"]
+    delivery = WebhookDelivery.objects.create(webhook=webhook, event="submitted",
+                                              payload={"text": "hi"}, status="failed",
+                                              attempts=3, last_error="HTTP 500: boom")  # fmt: skip
+    page = client.get(f"/admin/contracts/webhook/{webhook.pk}/change/").content.decode()
+    assert "HTTP 500: boom" in page
+    log = client.get("/admin/contracts/webhookdelivery/")
+    assert log.status_code == 200
+    assert "failed" in log.content.decode()
+    detail = client.post(f"/admin/contracts/webhookdelivery/{delivery.pk}/change/", {})
+    assert detail.status_code == 403
+    assert client.get("/admin/contracts/webhookdelivery/add/").status_code == 403
+
+
+def test_a_webhook_form_refuses_a_bad_url_and_attempts(demo, client) -> None:
+    client.force_login(demo.get(username="admin"))
+    response = client.post("/admin/contracts/webhook/add/", {
+        "name": "bad", "url": "not a url", "secret": SECRET, "max_attempts": "50",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    })  # fmt: skip
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"url", "max_attempts"}
+    assert not Webhook.objects.exists()
