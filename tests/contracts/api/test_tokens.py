@@ -119,3 +119,34 @@ def test_staff_create_a_token_in_the_admin_and_see_it_once(demo, client) -> None
     client.post("/admin/contracts/apitoken/", {"action": "revoke_tokens",
                                                "_selected_action": [token.pk]})  # fmt: skip
     assert ApiToken.objects.get().revoked_at is not None
+
+
+def test_the_rate_limit_is_counted_in_the_shared_redis(demo, settings, redis_url) -> None:
+    import redis
+
+    settings.CACHES = {"default": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_url,
+        "OPTIONS": {"SERIALIZER": "django_redis.serializers.json.JSONSerializer"},
+    }}  # fmt: skip
+    settings.REGISTRY_API = {**settings.REGISTRY_API, "RATE": "1/min"}
+    token, secret = tokens.issue(demo.get(username="web-dev"), name="ci", scopes=["read"])
+    api = TokenClient(secret)
+    assert api.get(f"{API}/clients").status_code == 200
+    keys = redis.Redis.from_url(redis_url).keys(f"*throttle_registry_token_token:{token.pk}")
+    assert len(keys) == 1
+    # The count lives only in Redis, where every process of every instance reads it.
+    assert TokenClient(secret).get(f"{API}/clients").status_code == 429
+
+
+def test_a_dead_cache_lets_requests_through(demo, settings) -> None:
+    from tests.conftest import free_port
+
+    settings.CACHES = {"default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+    }}  # fmt: skip
+    settings.REGISTRY_API = {**settings.REGISTRY_API, "RATE": "1/min"}
+    _, secret = tokens.issue(demo.get(username="web-dev"), name="ci", scopes=["read"])
+    api = TokenClient(secret)
+    assert [api.get(f"{API}/clients").status_code for _ in range(2)] == [200, 200]
