@@ -337,10 +337,6 @@ def predecessor_of(version: ContractVersion) -> ContractVersion | None:
     )  # fmt: skip
 
 
-class FindingChangeSerializer(ChangeSerializer):
-    pass
-
-
 class FindingSerializer(serializers.Serializer):
     """One finding of the deploy gate, as ``contracts check --format json`` prints it."""
 
@@ -352,7 +348,7 @@ class FindingSerializer(serializers.Serializer):
     message = serializers.CharField()
     closestApproved = serializers.CharField(allow_null=True)
     compatibility = serializers.ChoiceField(choices=["additive", "breaking"], allow_null=True)
-    changes = FindingChangeSerializer(many=True)
+    changes = ChangeSerializer(many=True)
     propose = serializers.CharField()
 
 
