@@ -166,6 +166,16 @@ def cache_prefix(env: Mapping[str, str]) -> str:
     return raw
 
 
+def get_rate(env: Mapping[str, str], name: str, *, default: str) -> str | None:
+    """One rate in DRF's form (``600/min``), or None for ``off``."""
+    raw = env.get(name, "").strip() or default
+    if raw.lower() == "off":
+        return None
+    if not _RATE.match(raw):
+        raise ConfigError(f"{name} must look like '600/min' or 'off', got {raw!r}")
+    return raw
+
+
 def rate_limits(env: Mapping[str, str]) -> dict[str, str] | None:
     """Per-client DRF rates, or None when throttling is off."""
     raw = env.get("RATE_LIMITS", "").strip() or "mobile=120/min,web=300/min,partner=600/min"

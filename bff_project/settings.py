@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -23,19 +24,36 @@ _DEMO_INTERNAL_TOKEN = "demo-internal-token"  # noqa: S105
 
 _env = os.environ
 try:
+    # `manage.py contracts check|propose|export --registry URL` (manage.py sets this): a
+    # client of a remote registry, run in CI with no database and none of the server's
+    # secrets. It signs, stores and serves nothing, so it gets a throwaway key, no
+    # database (Django's dummy backend: any query fails loudly) and no client keys.
+    REGISTRY_CLIENT = config.get_bool(_env, "BFF_REGISTRY_CLIENT", default=False)
     DEBUG = config.get_bool(_env, "DJANGO_DEBUG", default=False)
-    SECRET_KEY = config.require(
-        _env, "DJANGO_SECRET_KEY", debug=DEBUG, demo_default=_DEMO_SECRET_KEY
+    SECRET_KEY = (
+        secrets.token_urlsafe(50)
+        if REGISTRY_CLIENT
+        else config.require(_env, "DJANGO_SECRET_KEY", debug=DEBUG, demo_default=_DEMO_SECRET_KEY)
     )
     ALLOWED_HOSTS = config.get_list(
         _env, "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"]
     )
-    _database = config.database(_env, default_sqlite=BASE_DIR / "db.sqlite3")
-    _redis_url = config.redis_url(_env)
-    _internal_token = config.require(
-        _env, "INTERNAL_SERVICE_TOKEN", debug=DEBUG, demo_default=_DEMO_INTERNAL_TOKEN
+    _database = (
+        {} if REGISTRY_CLIENT else config.database(_env, default_sqlite=BASE_DIR / "db.sqlite3")
     )
-    _client_auth = config.client_auth(_env, debug=DEBUG, demo_secret=_DEMO_JWT_SECRET)
+    _redis_url = config.redis_url(_env)
+    _internal_token = (
+        ""
+        if REGISTRY_CLIENT
+        else config.require(
+            _env, "INTERNAL_SERVICE_TOKEN", debug=DEBUG, demo_default=_DEMO_INTERNAL_TOKEN
+        )
+    )
+    _client_auth = (
+        {}
+        if REGISTRY_CLIENT
+        else config.client_auth(_env, debug=DEBUG, demo_secret=_DEMO_JWT_SECRET)
+    )
     _services = {
         "user": config.service_url(_env, "USER_SERVICE_URL", default="http://127.0.0.1:9101"),
         "order": config.service_url(_env, "ORDER_SERVICE_URL", default="http://127.0.0.1:9102"),
@@ -46,6 +64,8 @@ try:
     }
     _cache_prefix = config.cache_prefix(_env)
     _rate_limits = config.rate_limits(_env)
+    _registry_api_rate = config.get_rate(_env, "REGISTRY_API_RATE", default="600/min")
+    _email_port = config.get_int(_env, "EMAIL_PORT", default=25, minimum=1)
     _jwt_issuer = _env.get("JWT_ISSUER", "").strip() or None
     _redis_timeout = config.get_float(_env, "REDIS_SOCKET_TIMEOUT", default=0.25, minimum=0.01)
     _downstream = {
@@ -94,6 +114,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "simple_history",
     "axes",
     "contracts",
@@ -229,7 +250,38 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# The registry API's OpenAPI document (/registry/api/v1/openapi.json).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Contract registry API",
+    "DESCRIPTION": "The contract registry over HTTP: reads, the deploy gate, proposals and "
+    "reviews, with scoped bearer tokens. Errors use the project's envelope.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["contracts.api.schema.only_the_registry_api"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "contracts.api.schema.error_responses",
+    ],
+}
+
+# The registry API's per-token default rate, and who is told about registry events.
+REGISTRY_API = {
+    "RATE": _registry_api_rate,
+    # The token `contracts … --registry URL` sends; a CI secret, never a server setting.
+    "CLIENT_TOKEN": _env.get("CONTRACTS_REGISTRY_TOKEN", "").strip(),
+}
+EMAIL_BACKEND = (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = _env.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email_port
+DEFAULT_FROM_EMAIL = _env.get("DEFAULT_FROM_EMAIL", "contract-registry@localhost")
 
 LOGGING = {
     "version": 1,

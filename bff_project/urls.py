@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path, register_converter
+from django.urls import include, path, re_path, register_converter
 
 from aggregation import views
 from bff_project import ops
@@ -27,6 +27,7 @@ urlpatterns = [
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("registry/api/v1/", include("contracts.api.urls")),
     path("mobile/v<major:major>/home", views.mobile_home, name="mobile-home"),
     path("web/v<major:major>/dashboard", views.web_dashboard, name="web-dashboard"),
     path(

@@ -775,3 +775,6 @@ class MajorVersionAdmin(RegistryAdmin):
         extra["can_deprecate"] = services.is_release_manager(request.user)
         extra["deprecate_form"] = DeprecateForm()
         return super().change_view(request, object_id, form_url, extra_context=extra)
+
+
+from contracts.api import admin as registry_api_admin  # noqa: E402, F401 - registers its pages

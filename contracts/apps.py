@@ -11,6 +11,7 @@ class ContractsConfig(AppConfig):
     def ready(self) -> None:
         from bff_project.ops import register_readiness_probe
         from contracts import checks  # noqa: F401 - registers the deploy gate's system check
+        from contracts.api import notifications  # noqa: F401 - connects the event announcer
         from contracts.readiness import registry_probe
 
         register_readiness_probe("contracts", registry_probe)

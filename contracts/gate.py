@@ -7,12 +7,13 @@ one finding per problem; ``contracts check``, the ``check --deploy`` system chec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.utils import timezone
 
 from contracts.codebase import code_endpoints
-from contracts.differ import Change, classify, diff
+from contracts.differ import Change, Compatibility, classify, diff
 from contracts.models import ContractVersion, Endpoint, MajorVersion, Status
 from contracts.paths import RuleError
 from contracts.schema import EndpointSpec, Rule
@@ -71,6 +72,18 @@ class Finding:
             ],
             "propose": self.propose_command,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Finding:
+        """The finding ``as_dict`` wrote (a remote registry's answer), read back."""
+        changes = tuple(
+            Change(c["kind"], c["path"], Compatibility(c["compatibility"]), c["detail"],
+                   c["fingerprint"])
+            for c in data["changes"]
+        )  # fmt: skip
+        return cls(data["client"], data["endpoint"], data["major"], kind=data["kind"],
+                   message=data["message"], closest=data["closestApproved"],
+                   changes=changes)  # fmt: skip
 
 
 def rules_of(version: ContractVersion) -> list[Rule]:

@@ -365,3 +365,7 @@ class RegistryState(models.Model):
 
     def __str__(self) -> str:
         return f"registry generation {self.generation}"
+
+
+# The registry API's tables live with the API; imported here so Django finds them.
+from contracts.api.models import ApiToken, Webhook, WebhookDelivery  # noqa: E402, F401

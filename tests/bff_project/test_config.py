@@ -125,6 +125,14 @@ def test_malformed_rate_limits_are_named(raw: str) -> None:
         config.rate_limits({"RATE_LIMITS": raw})
 
 
+def test_a_single_rate_has_a_default_and_can_be_off() -> None:
+    assert config.get_rate({}, "REGISTRY_API_RATE", default="600/min") == "600/min"
+    assert config.get_rate({"R": "30/s"}, "R", default="600/min") == "30/s"
+    assert config.get_rate({"R": "off"}, "R", default="600/min") is None
+    with pytest.raises(ConfigError, match="R must look like"):
+        config.get_rate({"R": "fast"}, "R", default="600/min")
+
+
 @pytest.mark.parametrize("raw", ["has space", "a:b", "x" * 33])
 def test_cache_prefix_must_not_break_the_key_format(raw: str) -> None:
     with pytest.raises(ConfigError, match="CACHE_KEY_PREFIX"):

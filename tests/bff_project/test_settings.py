@@ -94,3 +94,17 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path) -> Non
 def test_demo_mode_needs_no_secrets() -> None:
     result = manage("check", env=clean_env(DJANGO_DEBUG="1"))
     assert result.returncode == 0, result.stderr
+
+
+def test_a_remote_registry_command_needs_no_database_and_no_secrets() -> None:
+    env = clean_env(CONTRACTS_REGISTRY_TOKEN="bffreg_x")
+    result = manage("contracts", "check", "--registry", "http://127.0.0.1:9", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("CommandError: cannot reach the registry"), result.stderr
+
+
+def test_the_registry_client_mode_has_no_database() -> None:
+    # Set by hand on a server, the mode cannot serve with demo secrets: it has no database.
+    result = manage("migrate", env=clean_env(BFF_REGISTRY_CLIENT="1"))
+    assert result.returncode != 0
+    assert "settings.DATABASES is improperly configured" in result.stderr

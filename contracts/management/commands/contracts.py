@@ -1,4 +1,8 @@
-"""``contracts check | propose | export``: the deploy gate, the bump proposal, JSON Schema."""
+"""``contracts check | propose | export``: the deploy gate, the bump proposal, JSON Schema.
+
+With ``--registry URL`` each runs against a remote registry's API instead of the database,
+with the token in ``CONTRACTS_REGISTRY_TOKEN``: same output, same exit codes.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,19 @@ import json
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contracts import services
+from contracts import exports, services
+from contracts.codebase import code_endpoint, code_endpoints
 from contracts.gate import Finding, evaluate
-from contracts.models import ContractVersion, Status
-from contracts.shapes import to_json_schema
+from contracts.models import Status
+from contracts.remote import RegistryClient, RemoteError
+
+REGISTRY_HELP = (
+    "a registry's URL: run against its API with the token in CONTRACTS_REGISTRY_TOKEN, "
+    "needing no database"
+)
 
 
 class Command(BaseCommand):
@@ -30,23 +41,41 @@ class Command(BaseCommand):
             "--out", type=Path, default=None, help="write one file per version into this directory"
         )
         export.add_argument("--include-retired", action="store_true")
+        for command in (check, propose, export):
+            command.add_argument("--registry", default=None, metavar="URL", help=REGISTRY_HELP)
 
     def handle(self, *args, action: str, **options) -> None:
-        if action == "check":
-            self.check_contracts(options["format"])
-        elif action == "propose":
-            self.propose(options["client"], options["endpoint"], options["major"])
-        else:
-            self.export(options["out"], include_retired=options["include_retired"])
+        remote = None
+        if options["registry"]:
+            token = settings.REGISTRY_API.get("CLIENT_TOKEN", "")
+            try:
+                remote = RegistryClient(options["registry"], token)
+            except RemoteError as exc:
+                raise CommandError(str(exc)) from None
+        elif getattr(settings, "REGISTRY_CLIENT", False):
+            raise CommandError("BFF_REGISTRY_CLIENT is set: pass --registry URL")
+        try:
+            if action == "check":
+                self.check_contracts(options["format"], remote)
+            elif action == "propose":
+                self.propose(options["client"], options["endpoint"], options["major"], remote)
+            else:
+                self.export(options["out"], include_retired=options["include_retired"],
+                            remote=remote)  # fmt: skip
+        except RemoteError as exc:
+            raise CommandError(str(exc)) from None
 
     # -- check
 
-    def check_contracts(self, output_format: str) -> None:
-        findings = evaluate()
+    def check_contracts(self, output_format: str, remote: RegistryClient | None = None) -> None:
+        if remote is not None:
+            result = remote.check(code_endpoints().values())
+            findings = [Finding.from_dict(item) for item in result["findings"]]
+        else:
+            findings = evaluate()
+            result = {"ok": not findings, "findings": [f.as_dict() for f in findings]}
         if output_format == "json":
-            self.stdout.write(json.dumps({"ok": not findings,
-                                          "findings": [f.as_dict() for f in findings]},
-                                         indent=2))  # fmt: skip
+            self.stdout.write(json.dumps(result, indent=2))
         elif not findings:
             self.stdout.write("contracts check: every contract this code serves is approved.")
         else:
@@ -68,63 +97,63 @@ class Command(BaseCommand):
 
     # -- propose
 
-    def propose(self, client: str, endpoint: str, major: int | None) -> None:
+    def propose(self, client: str, endpoint: str, major: int | None,
+                remote: RegistryClient | None = None) -> None:  # fmt: skip
+        if remote is not None:
+            spec = code_endpoint(client, endpoint)
+            if spec is None:
+                raise CommandError(f"this code declares no endpoint {client}/{endpoint}")
+            result = remote.propose(spec, major)
+            version = result["version"]
+            self._print_proposal(client, endpoint, result["dropped"],
+                                 [(c["compatibility"], c["path"], c["detail"])
+                                  for c in result["changes"]],
+                                 major=version["major"], pk=version["id"],
+                                 submitted=version["status"] == Status.SUBMITTED)  # fmt: skip
+            return
         action = services.ProposeFromCode(services.proposal_author(), client, endpoint,
                                           major=major)  # fmt: skip
         try:
             version = action.execute()
         except services.ActionError as exc:
             raise CommandError(str(exc)) from None
-        for dropped in action.dropped:
-            self.stdout.write(f"dropped rule {dropped}")
-        for change in action.changes:
-            self.stdout.write(f"  {change.compatibility:<9} {change.path}: {change.detail}")
-        if version.status == Status.SUBMITTED:
+        self._print_proposal(client, endpoint, action.dropped,
+                             [(str(c.compatibility), c.path, c.detail) for c in action.changes],
+                             major=version.major.number, pk=version.pk,
+                             submitted=version.status == Status.SUBMITTED)  # fmt: skip
+
+    def _print_proposal(self, client: str, endpoint: str, dropped: list[str],
+                        changes: list[tuple[str, str, str]], *, major: int, pk: int,
+                        submitted: bool) -> None:  # fmt: skip
+        for line in dropped:
+            self.stdout.write(f"dropped rule {line}")
+        for compatibility, path, detail in changes:
+            self.stdout.write(f"  {compatibility:<9} {path}: {detail}")
+        if submitted:
             self.stdout.write(
-                f"proposed {client}/{endpoint} v{version.major.number} as version #{version.pk}; "
+                f"proposed {client}/{endpoint} v{major} as version #{pk}; "
                 f"a release manager approves it at "
-                f"/admin/contracts/contractversion/{version.pk}/review/"
+                f"/admin/contracts/contractversion/{pk}/review/"
             )
         else:
             self.stdout.write(
-                f"created a draft of {client}/{endpoint} v{version.major.number} (#{version.pk}) "
+                f"created a draft of {client}/{endpoint} v{major} (#{pk}) "
                 "with no fields yet: pick them in the admin, then submit it for review"
             )
 
     # -- export
 
-    def export(self, out: Path | None, *, include_retired: bool) -> None:
-        statuses = [Status.APPROVED, Status.RETIRED] if include_retired else [Status.APPROVED]
-        versions = (
-            ContractVersion.objects.filter(status__in=statuses)
-            .select_related("major__endpoint__client")
-            .order_by("major__endpoint__client__name", "major__endpoint__name",
-                      "major__number", "minor")
-        )  # fmt: skip
-        document: dict[str, dict[str, dict[str, dict]]] = {}
-        for version in versions:
-            endpoint = version.major.endpoint
-            schema = to_json_schema(
-                version.shape,
-                title=f"{endpoint.client.name} {endpoint.name} v{version.schema_version}",
-                version=version.schema_version,
-            )
-            document.setdefault(endpoint.client.name, {}).setdefault(endpoint.name, {})[
-                version.schema_version
-            ] = schema
+    def export(self, out: Path | None, *, include_retired: bool,
+               remote: RegistryClient | None = None) -> None:  # fmt: skip
+        if remote is not None:
+            document = remote.export(include_retired=include_retired)
+        else:
+            document = exports.schema_document(include_retired=include_retired)
         if out is None:
             self.stdout.write(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
             return
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            count = exports.write_schema_files(document, out)
         except OSError as exc:
             raise CommandError(f"cannot write to {out}: {exc.strerror}") from None
-        count = 0
-        for client, endpoints in document.items():
-            for endpoint, by_version in endpoints.items():
-                for version, schema in by_version.items():
-                    path = out / f"{client}.{endpoint}.v{version}.schema.json"
-                    text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False)
-                    path.write_text(text + "\n")
-                    count += 1
         self.stdout.write(f"wrote {count} schema file(s) to {out}")

@@ -1,0 +1,1 @@
+"""The registry over HTTP: ``/registry/api/v1/``, its tokens, and its notifications."""
