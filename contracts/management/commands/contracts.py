@@ -25,6 +25,14 @@ class Command(BaseCommand):
         propose.add_argument("client")
         propose.add_argument("endpoint")
         propose.add_argument("--major", type=int, default=None)
+        propose.add_argument(
+            "--remap",
+            action="append",
+            default=[],
+            metavar="SECTION.SOURCE=NEW_SOURCE",
+            help="feed the output of a rule from another declared source field, e.g. "
+            "user.avatarUrl=profileImageUrl (repeatable)",
+        )
         export = sub.add_parser("export", help="write approved versions as JSON Schema")
         export.add_argument(
             "--out", type=Path, default=None, help="write one file per version into this directory"
@@ -35,7 +43,7 @@ class Command(BaseCommand):
         if action == "check":
             self.check_contracts(options["format"])
         elif action == "propose":
-            self.propose(options["client"], options["endpoint"], options["major"])
+            self.propose(options["client"], options["endpoint"], options["major"], options["remap"])
         else:
             self.export(options["out"], include_retired=options["include_retired"])
 
@@ -64,13 +72,19 @@ class Command(BaseCommand):
         for change in finding.changes:
             self.stdout.write(f"    {change.compatibility:<9} {change.path}: {change.detail} "
                               f"[{change.kind}]")  # fmt: skip
-        self.stdout.write(f"  to propose the bump: {finding.propose_command}")
+        for old, new in finding.remaps:
+            self.stdout.write(f"  the code now declares {new!r}, which can feed {old}'s output")
+        self.stdout.write(f"  to propose {finding.proposes}: {finding.propose_command}")
 
     # -- propose
 
-    def propose(self, client: str, endpoint: str, major: int | None) -> None:
+    def propose(self, client: str, endpoint: str, major: int | None, remaps: list[str]) -> None:
+        try:
+            parsed = services.parse_remaps(remaps)
+        except services.ActionError as exc:
+            raise CommandError(str(exc)) from None
         action = services.ProposeFromCode(services.proposal_author(), client, endpoint,
-                                          major=major)  # fmt: skip
+                                          major=major, remaps=parsed)  # fmt: skip
         try:
             version = action.execute()
         except services.ActionError as exc:
@@ -78,7 +92,8 @@ class Command(BaseCommand):
         for dropped in action.dropped:
             self.stdout.write(f"dropped rule {dropped}")
         for change in action.changes:
-            self.stdout.write(f"  {change.compatibility:<9} {change.path}: {change.detail}")
+            self.stdout.write(f"  {change.compatibility:<9} {change.path}: {change.detail} "
+                              f"[{change.kind}]")  # fmt: skip
         if version.status == Status.SUBMITTED:
             self.stdout.write(
                 f"proposed {client}/{endpoint} v{version.major.number} as version #{version.pk}; "
