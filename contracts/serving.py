@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.cache import caches
 from django.db import close_old_connections
@@ -26,6 +26,7 @@ from django.db import close_old_connections
 from aggregation.projection import ProjectionPlan, compile_plan
 from contracts.codebase import code_endpoints
 from contracts.paths import RuleError
+from contracts.readiness import Readiness, judge
 from contracts.schema import Rule
 from contracts.servingrule import Approved, choose
 from contracts.shapes import build_shape
@@ -205,6 +206,10 @@ class Registry:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.last_error: str | None = None
+        # What readiness holds this process to (contracts.readiness): None until it has
+        # been ready once, then every major it has served since.
+        self.owed: frozenset[Key] | None = None
+        self.readiness = Readiness(ready=False)
 
     @property
     def loaded(self) -> bool:
@@ -227,8 +232,24 @@ class Registry:
                 return self.snapshot
             self.snapshot = snapshot
             self.last_error = None
+            self._judge(snapshot)
             _export(snapshot)
             return snapshot
+
+    def _judge(self, snapshot: Snapshot) -> None:
+        self.readiness = judge(
+            snapshot.majors, code_endpoints().keys(), self.owed, datetime.now(UTC)
+        )
+        if self.readiness.ready:
+            served = {key for key, state in snapshot.majors.items() if state.serving is not None}
+            self.owed = (self.owed or frozenset()) | served
+
+    def forget(self) -> None:
+        """Start over as a new process would: no snapshot, nothing served yet (for tests)."""
+        with self._lock:
+            self.snapshot = Snapshot(generation=-1)
+            self.owed = None
+            self.readiness = Readiness(ready=False)
 
     def notify_local(self) -> None:
         """A change committed in this process: reload at once, not at the next poll."""
