@@ -24,7 +24,8 @@ from django.utils import timezone
 from contracts.codebase import code_endpoints
 from contracts.differ import BREAKING, Change, classify, diff
 from contracts.models import ContractVersion, Endpoint, MajorVersion, Status
-from contracts.paths import RuleError, leaf_paths
+from contracts.paths import RuleError
+from contracts.remaps import compatible_sources
 from contracts.schema import EndpointSpec, Rule
 from contracts.servingrule import Approved, Choice, choose
 from contracts.shapes import build_shape
@@ -184,51 +185,31 @@ def replacements(
 ) -> tuple[tuple[str, str], ...]:
     """A remap for every dropped rule, or none at all.
 
-    A field can feed a vanished one when it is declared in the same parent object, no other
-    rule reads it, its name shares a word with the vanished name (``avatarUrl`` and
-    ``profileImageUrl`` share "url") or is spelled much like it, and the remapped output is
-    compatible with what clients read (same or narrower type, nullability, presence). The
-    code does not say which fields are new, so the name is what tells a renamed field from
-    an unrelated one of the same type; when two candidates are equally good, none is
-    proposed and the gate asks for the next major.
+    A field can feed a vanished one when ``contracts.remaps`` finds it compatible (same
+    parent, unused, nothing breaking at the output) and its name shares a word with the
+    vanished name (``avatarUrl`` and ``profileImageUrl`` share "url") or is spelled much
+    like it. The code does not say which of its fields are new, so the name is what tells
+    a renamed field from an unrelated one of the same type; when two candidates are
+    equally good, none is proposed and the gate asks for the next major.
     """
     remaps: list[tuple[str, str]] = []
     rules = list(kept)
     for rule in dropped:
-        section = spec.section(rule.section)
-        if section is None:
-            return ()
-        parent, _, name = rule.source.rpartition(".")
-        taken = {r.source for r in (*kept, *dropped) if r.section == rule.section}
-        scored = []
-        for path, _label in leaf_paths(section.source):
-            candidate_parent, _, candidate = path.rpartition(".")
-            if candidate_parent != parent or path in taken:
-                continue
-            score = _likeness(name, candidate)
-            if score is None:
-                continue
-            remapped = Rule(rule.section, path, rule.output_path)
-            try:
-                changes = diff(approved_shape, build_shape(spec, [*rules, remapped]))
-            except RuleError:
-                continue
-            output = _output_path(section.kind, rule)
-            mine = [c for c in changes if c.path == output or c.path.startswith(output + ".")]
-            if classify(mine) != BREAKING:
-                scored.append((score, path, remapped))
-        scored.sort(reverse=True)
+        name = rule.source.rpartition(".")[2]
+        scored = sorted(
+            (
+                (score, path)
+                for path in compatible_sources(spec, rules, rule, approved_shape)
+                if (score := _likeness(name, path.rpartition(".")[2])) is not None
+            ),
+            reverse=True,
+        )
         if not scored or (len(scored) > 1 and scored[0][0] == scored[1][0]):
             return ()
-        _, path, remapped = scored[0]
-        rules.append(remapped)
+        path = scored[0][1]
+        rules.append(Rule(rule.section, path, rule.output_path))
         remaps.append((f"{rule.section}.{rule.source}", path))
     return tuple(remaps)
-
-
-def _output_path(kind: str, rule: Rule) -> str:
-    return f"{rule.section}.{rule.output_path}" if kind == "object" else (
-        f"{rule.section}[].{rule.output_path}")  # fmt: skip
 
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")

@@ -25,9 +25,10 @@ def _with_user_field(name: str, field: Field | None, rename: str | None = None) 
     return Obj(tuple(fields))
 
 
-def _mobile_home_with_user(user: Obj) -> EndpointSpec:
+def _mobile_home_with_user(user: Obj, sample: dict | None = None) -> EndpointSpec:
     spec = endpoints.MOBILE_HOME
-    sections = tuple(replace(s, source=user) if s.name == "user" else s for s in spec.sections)
+    changes = {"source": user} if sample is None else {"source": user, "sample": sample}
+    sections = tuple(replace(s, **changes) if s.name == "user" else s for s in spec.sections)
     return replace(spec, sections=sections)
 
 
@@ -44,10 +45,14 @@ BREAKING = _replacing(
 )
 
 # The user service renamed avatarUrl to profileImageUrl: v1's rule names a field that
-# no longer exists.
+# no longer exists. Its sample record, captured from the service, is renamed too.
 RENAMED_UPSTREAM = _replacing(
     _mobile_home_with_user(
-        _with_user_field("avatarUrl", string(nullable=True), rename="profileImageUrl")
+        _with_user_field("avatarUrl", string(nullable=True), rename="profileImageUrl"),
+        sample={
+            ("profileImageUrl" if key == "avatarUrl" else key): value
+            for key, value in endpoints.USER.sample.items()
+        },
     )
 )
 
