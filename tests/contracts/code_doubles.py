@@ -67,9 +67,10 @@ NEW_ENDPOINT = {
 
 
 # -- a corpus of source-declaration edits, each with how SPEC section 6 classifies it -------
-# ``CORPUS[name]`` is (the code's endpoints, the findings' kinds of change, the major the
+# ``CORPUS[name]`` is (the code's endpoints, the finding's kinds of change, the major the
 # printed proposal asks for, or None when the gate passes); each is also a module attribute
-# ``CORPUS_<name>`` so that ``BFF_ENDPOINTS`` can point at it.
+# ``CORPUS_<name>`` so that ``BFF_ENDPOINTS`` can point at it. A breaking finding is
+# proposed as the next major unless a remap absorbs it (only "renamed" here).
 
 
 def _edit(spec: EndpointSpec, section: str, path: str, change) -> EndpointSpec:
@@ -155,6 +156,13 @@ CORPUS = {
     "unwhitelisted_removed": (_home("crmId", _DROP), set(), None),
     "unwhitelisted_retyped": (_home("fraudScore", _retype(Scalar("string"))), set(), None),
     "comments_only": (dict(endpoints.ENDPOINTS), set(), None),
+    # A rename: the gate proposes the remap in the same major (see test_gate).
+    "renamed": (RENAMED_UPSTREAM, {"field_removed"}, 1),
+    # A rename to a wider type: nothing can feed avatarUrl unchanged, so the next major.
+    "renamed_and_widened": (
+        _replacing(_mobile_home_with_user(_with_user_field(
+            "avatarUrl", Field(Scalar(("integer", "string")), nullable=True),
+            rename="profileImageUrl"))), {"field_removed"}, 2),
 }  # fmt: skip
 
 for _name, (_code, _kinds, _major) in CORPUS.items():

@@ -176,9 +176,13 @@ def test_each_source_edit_is_classified_and_its_proposal_works_as_printed(
     assert {c["kind"] for c in finding["changes"]} == kinds
     breaking = any(c["compatibility"] == "breaking" for c in finding["changes"])
     assert finding["compatibility"] == ("breaking" if breaking else "additive")
-    assert finding["propose"].endswith(f"--major {major}")
-    assert ("--major 2" in finding["propose"]) == breaking
-    assert finding["remaps"] == []
+    if name == "renamed":
+        assert finding["remaps"] == [{"rule": "user.avatarUrl", "source": "profileImageUrl"}]
+        assert finding["propose"].endswith("--major 1 --remap user.avatarUrl=profileImageUrl")
+    else:
+        assert finding["remaps"] == []
+        assert finding["propose"].endswith(f"--major {major}")
+        assert ("--major 2" in finding["propose"]) == breaking
     assert "proposed " in run_printed(finding["propose"])
     proposal = ContractVersion.objects.get(
         status=Status.SUBMITTED, author__username="contracts-bot"
