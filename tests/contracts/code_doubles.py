@@ -73,7 +73,7 @@ NEW_ENDPOINT = {
 # proposed as the next major unless a remap absorbs it (only "renamed" here).
 
 
-def _edit(spec: EndpointSpec, section: str, path: str, change) -> EndpointSpec:
+def edit(spec: EndpointSpec, section: str, path: str, change) -> EndpointSpec:
     def walk(source: Obj, names: list[str]) -> Obj:
         fields = []
         for key, value in source.fields:
@@ -95,7 +95,7 @@ def _edit(spec: EndpointSpec, section: str, path: str, change) -> EndpointSpec:
 
 
 def _home(path: str, change, section: str = "user") -> dict:
-    return _replacing(_edit(endpoints.MOBILE_HOME, section, path, change))
+    return _replacing(edit(endpoints.MOBILE_HOME, section, path, change))
 
 
 def _retype(kind):
@@ -145,7 +145,7 @@ CORPUS = {
             replace(s, kind="object") if s.name == "recentOrders" else s
             for s in endpoints.MOBILE_HOME.sections))), {"kind_changed"}, 2),
     "nested_became_nullable": (
-        {**endpoints.ENDPOINTS, ("web", "dashboard"): _edit(
+        {**endpoints.ENDPOINTS, ("web", "dashboard"): edit(
             endpoints.WEB_DASHBOARD, "user", "address.city", _flags(nullable=True))},
         {"became_nullable"}, 2),
     "section_removed": (

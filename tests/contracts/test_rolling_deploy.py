@@ -229,3 +229,7 @@ def test_a_new_major_for_newer_code_keeps_old_instances_ready_and_answers_503_th
         error = response.json()["error"]
         assert (error["code"], error["retryable"]) == ("CONTRACT_UNAVAILABLE", True)
         assert home(old, token).json()["meta"]["schemaVersion"] == "1.0"
+        document = httpx.get(f"{old.url}/mobile/v2/openapi.json", timeout=10)
+        assert document.status_code == 503
+        assert document.json()["error"]["code"] == "CONTRACT_UNAVAILABLE"
+        assert httpx.get(f"{old.url}/mobile/v3/openapi.json", timeout=10).status_code == 404

@@ -20,7 +20,7 @@ from contracts.schema import Rule, string
 from contracts.serving import load_snapshot
 from contracts.servingrule import Approved, choose
 from contracts.shapes import build_shape, fingerprint
-from tests.contracts.code_doubles import _edit
+from tests.contracts.code_doubles import edit
 
 # -- choose(), on plain data ----------------------------------------------------------------
 
@@ -62,8 +62,8 @@ def test_a_rule_the_code_cannot_apply_serves_nothing_and_says_why() -> None:
 PROBE = replace(endpoints.MOBILE_HOME, name="probe")
 CODE = {**endpoints.ENDPOINTS, PROBE.key: PROBE}
 # Another code's shapes: avatarUrl never null, and a field this code does not declare.
-OTHER = _edit(
-    _edit(PROBE, "user", "avatarUrl", lambda f: f and replace(f, nullable=False)),
+OTHER = edit(
+    edit(PROBE, "user", "avatarUrl", lambda f: f and replace(f, nullable=False)),
     "user",
     "nickname",
     lambda f: f or string(),
