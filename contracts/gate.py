@@ -33,6 +33,13 @@ from contracts.shapes import build_shape
 NO_REGISTRY_ENTRY = "no_registry_entry"
 RULE_NOT_IN_CODE = "rule_not_in_code"
 SHAPE_CHANGED = "shape_changed"
+ENDPOINT_NOT_IN_CODE = "endpoint_not_in_code"
+
+# No proposal can bring back an endpoint the code dropped; what to do instead.
+ENDPOINT_GONE_HINT = (
+    "restore the endpoint in the code, or deprecate this major with a sunset date in the "
+    "admin (it answers 410 after the sunset and no longer binds the gate)"
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,9 @@ class Finding:
         return classify(self.changes) == BREAKING and not self.remaps
 
     @property
-    def propose_command(self) -> str:
+    def propose_command(self) -> str | None:
+        if self.kind == ENDPOINT_NOT_IN_CODE:
+            return None
         command = f"python manage.py contracts propose {self.client} {self.endpoint}"
         if self.major is None:
             return command
@@ -70,8 +79,10 @@ class Finding:
         return f"{command} --major {self.major}{remaps}"
 
     @property
-    def proposes(self) -> str:
+    def proposes(self) -> str | None:
         """What the propose command asks for, in words."""
+        if self.kind == ENDPOINT_NOT_IN_CODE:
+            return None
         if self.major is None:
             return "a first contract"
         if self.breaking:
@@ -252,4 +263,12 @@ def evaluate() -> list[Finding]:
             finding = judge(spec, choice_for(spec, major), next_major=next_major)
             if finding is not None:
                 findings.append(finding)
+    declared = code_endpoints()
+    for (client, name), endpoint in sorted(endpoints.items()):
+        if (client, name) in declared:
+            continue
+        for major in live_majors(endpoint):
+            findings.append(Finding(client, name, major.number, kind=ENDPOINT_NOT_IN_CODE,
+                                    message="this code no longer declares the endpoint of a "
+                                    f"live contract: {ENDPOINT_GONE_HINT}"))  # fmt: skip
     return findings

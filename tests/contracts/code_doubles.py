@@ -167,3 +167,8 @@ CORPUS = {
 
 for _name, (_code, _kinds, _major) in CORPUS.items():
     globals()[f"CORPUS_{_name}"] = _code
+
+# The code dropped an endpoint whose v1 is live.
+WITHOUT_WEB_DASHBOARD = {
+    key: spec for key, spec in endpoints.ENDPOINTS.items() if key != ("web", "dashboard")
+}

@@ -223,6 +223,20 @@ def test_an_endpoint_without_a_contract_is_an_error(demo, settings) -> None:
     assert "no fields yet" in out.getvalue()
 
 
+def test_an_endpoint_dropped_from_the_code_while_its_contract_is_live_blocks(
+    demo, settings
+) -> None:
+    code(settings, "WITHOUT_WEB_DASHBOARD")
+    status, output = contracts("check", "--format", "json")
+    assert status == 1
+    [finding] = json.loads(output)["findings"]
+    assert (finding["contract"], finding["kind"]) == ("web/dashboard v1", "endpoint_not_in_code")
+    assert finding["propose"] is None
+    assert "deprecate this major with a sunset date" in finding["message"]
+    assert "propose" not in contracts("check")[1]
+    assert deploy_check_ids() == {checks.E005}
+
+
 def test_json_output_lists_the_classified_changes(demo, settings) -> None:
     code(settings, "ADDITIVE")
     status, output = contracts("check", "--format", "json")

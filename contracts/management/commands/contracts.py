@@ -74,7 +74,8 @@ class Command(BaseCommand):
                               f"[{change.kind}]")  # fmt: skip
         for old, new in finding.remaps:
             self.stdout.write(f"  the code now declares {new!r}, which can feed {old}'s output")
-        self.stdout.write(f"  to propose {finding.proposes}: {finding.propose_command}")
+        if finding.propose_command:
+            self.stdout.write(f"  to propose {finding.proposes}: {finding.propose_command}")
 
     # -- propose
 
