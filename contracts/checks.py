@@ -18,7 +18,7 @@ _IDS = {"shape_changed": E001, "no_registry_entry": E002, "rule_not_in_code": E0
 @register("contracts", deploy=True)
 def check_contracts_servable(app_configs=None, databases=None, **kwargs) -> list[Error]:
     """Every live contract must be servable by this code under an approved version."""
-    from contracts.gate import ENDPOINT_GONE_HINT, evaluate
+    from contracts.gate import evaluate
 
     try:
         findings = evaluate()
@@ -34,7 +34,7 @@ def check_contracts_servable(app_configs=None, databases=None, **kwargs) -> list
             hint=(
                 f"Run '{finding.propose_command}' and have a release manager approve it."
                 if finding.propose_command
-                else f"To unblock: {ENDPOINT_GONE_HINT}."
+                else f"To unblock: {finding.hint}."
             ),
             obj=finding.label,
             id=_IDS[finding.kind],

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.utils import timezone
 
@@ -56,6 +56,9 @@ class Finding:
     # "section.oldSource" -> "newSource": the remaps that keep the major (see replacements())
     remaps: tuple[tuple[str, str], ...] = ()
     next_major: int | None = None
+    # A higher major this code already serves at its newest minor: another major would not
+    # help, the old one must stay servable until its sunset.
+    superseded_by: int | None = None
 
     @property
     def label(self) -> str:
@@ -68,7 +71,7 @@ class Finding:
 
     @property
     def propose_command(self) -> str | None:
-        if self.kind == ENDPOINT_NOT_IN_CODE:
+        if self.kind == ENDPOINT_NOT_IN_CODE or self.superseded_by is not None:
             return None
         command = f"python manage.py contracts propose {self.client} {self.endpoint}"
         if self.major is None:
@@ -81,7 +84,7 @@ class Finding:
     @property
     def proposes(self) -> str | None:
         """What the propose command asks for, in words."""
-        if self.kind == ENDPOINT_NOT_IN_CODE:
+        if self.kind == ENDPOINT_NOT_IN_CODE or self.superseded_by is not None:
             return None
         if self.major is None:
             return "a first contract"
@@ -90,6 +93,19 @@ class Finding:
         if self.remaps:
             return f"a remap in v{self.major}"
         return f"the next minor of v{self.major}"
+
+    @property
+    def hint(self) -> str:
+        """What to do, when no proposal can resolve the finding."""
+        if self.kind == ENDPOINT_NOT_IN_CODE:
+            return ENDPOINT_GONE_HINT
+        if self.superseded_by is not None:
+            return (
+                f"v{self.superseded_by} already matches this code, so another major would not "
+                f"help: keep v{self.major} servable (keep declaring what it reads) until it is "
+                "deprecated and past its sunset date"
+            )
+        return ""
 
     def as_dict(self) -> dict:
         return {
@@ -114,6 +130,7 @@ class Finding:
             "remaps": [{"rule": old, "source": new} for old, new in self.remaps],
             "proposes": self.proposes,
             "propose": self.propose_command,
+            "hint": self.hint or None,
         }
 
 
@@ -259,10 +276,16 @@ def evaluate() -> list[Finding]:
                                     "contract in the registry"))  # fmt: skip
             continue
         next_major = max(m.number for m in endpoint.majors.all()) + 1
-        for major in majors:
-            finding = judge(spec, choice_for(spec, major), next_major=next_major)
-            if finding is not None:
-                findings.append(finding)
+        choices = [choice_for(spec, major) for major in majors]
+        current = [choice.major for choice in choices if choice.current]
+        for choice in choices:
+            finding = judge(spec, choice, next_major=next_major)
+            if finding is None:
+                continue
+            higher = [number for number in current if number > choice.major]
+            if finding.breaking and higher:
+                finding = replace(finding, superseded_by=max(higher))
+            findings.append(finding)
     declared = code_endpoints()
     for (client, name), endpoint in sorted(endpoints.items()):
         if (client, name) in declared:
@@ -270,5 +293,5 @@ def evaluate() -> list[Finding]:
         for major in live_majors(endpoint):
             findings.append(Finding(client, name, major.number, kind=ENDPOINT_NOT_IN_CODE,
                                     message="this code no longer declares the endpoint of a "
-                                    f"live contract: {ENDPOINT_GONE_HINT}"))  # fmt: skip
+                                    "live contract"))  # fmt: skip
     return findings

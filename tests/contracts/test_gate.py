@@ -190,6 +190,20 @@ def test_each_source_edit_is_classified_and_its_proposal_works_as_printed(
     assert proposal.major.number == major
 
 
+def test_a_breaking_finding_under_a_major_this_code_serves_asks_to_keep_it_servable(
+    demo, settings, django_capture_on_commit_callbacks
+) -> None:
+    code(settings, "CORPUS_vanished_without_replacement")
+    run_printed(printed_commands(contracts("check")[1])[0])  # proposes v2
+    approve_pending(django_capture_on_commit_callbacks)
+    status, output = contracts("check")
+    assert status == 1  # v1 is still live, and this code cannot serve it
+    assert printed_commands(output) == []
+    assert "v2 already matches this code" in output and "keep v1 servable" in output
+    [finding] = json.loads(contracts("check", "--format", "json")[1])["findings"]
+    assert (finding["contract"], finding["propose"]) == ("mobile/home v1", None)
+
+
 def test_code_serving_only_an_older_minor_is_blocked(
     demo, settings, django_capture_on_commit_callbacks
 ) -> None:
@@ -232,7 +246,7 @@ def test_an_endpoint_dropped_from_the_code_while_its_contract_is_live_blocks(
     [finding] = json.loads(output)["findings"]
     assert (finding["contract"], finding["kind"]) == ("web/dashboard v1", "endpoint_not_in_code")
     assert finding["propose"] is None
-    assert "deprecate this major with a sunset date" in finding["message"]
+    assert "deprecate this major with a sunset date" in finding["hint"]
     assert "propose" not in contracts("check")[1]
     assert deploy_check_ids() == {checks.E005}
 

@@ -76,6 +76,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  the code now declares {new!r}, which can feed {old}'s output")
         if finding.propose_command:
             self.stdout.write(f"  to propose {finding.proposes}: {finding.propose_command}")
+        else:
+            self.stdout.write(f"  to unblock: {finding.hint}")
 
     # -- propose
 
