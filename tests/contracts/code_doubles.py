@@ -172,3 +172,6 @@ for _name, (_code, _kinds, _major) in CORPUS.items():
 WITHOUT_WEB_DASHBOARD = {
     key: spec for key, spec in endpoints.ENDPOINTS.items() if key != ("web", "dashboard")
 }
+
+# Expand: the user service sends both names and the code declares both.
+EXPANDED = _home("profileImageUrl", _added(string(nullable=True)))

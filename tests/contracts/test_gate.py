@@ -147,6 +147,21 @@ def test_a_renamed_source_field_is_remapped_in_the_same_major(
     assert registry.get("mobile", "home", 1).schema_version == "1.1"
 
 
+def test_expand_then_remap_needs_no_deploy_between(
+    demo, settings, django_capture_on_commit_callbacks
+) -> None:
+    code(settings, "EXPANDED")  # both names declared: no contract changes
+    assert contracts("check")[0] == 0
+    run_printed("python manage.py contracts propose mobile home --major 1 "
+                "--remap user.avatarUrl=profileImageUrl")  # fmt: skip
+    approve_pending(django_capture_on_commit_callbacks)
+    assert contracts("check")[0] == 0
+    registry.refresh()
+    assert registry.get("mobile", "home", 1).schema_version == "1.1"
+    code(settings, "RENAMED_UPSTREAM")  # contract: the old name is gone from the code
+    assert contracts("check")[0] == 0
+
+
 def test_propose_refuses_a_remap_it_cannot_apply(demo, settings) -> None:
     code(settings, "RENAMED_UPSTREAM")
     for remap, message in [
