@@ -230,7 +230,13 @@ async def openapi_document(request: HttpRequest, client: str, major: int) -> Htt
         return error_for(ContractUnavailable(), trace_id)
     document = openapi.document(registry.snapshot, client, major)
     if document is None:
-        return error_for(VersionNotFound(f"{client} has no v{major}."), trace_id)
+        # A major approved for newer code is answered like its other URLs: retry later.
+        approved = any(
+            key[0] == client and key[2] == major and state.approved
+            for key, state in registry.snapshot.majors.items()
+        )
+        error = ContractUnavailable() if approved else VersionNotFound(f"{client} has no v{major}.")
+        return error_for(error, trace_id)
     response = HttpResponse(orjson.dumps(document), content_type="application/json")
     response["Cache-Control"] = "no-cache"
     response[TRACE_HEADER] = trace_id

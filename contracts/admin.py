@@ -35,6 +35,7 @@ from contracts.models import (
 )
 from contracts.paths import RuleError, leaf_paths, parse
 from contracts.preview import preview
+from contracts.remaps import compatible_sources
 from contracts.schema import EndpointSpec, Rule
 
 admin.site.site_header = "BFF contract registry"
@@ -132,6 +133,37 @@ def field_choices(spec: EndpointSpec) -> list:
     ]
 
 
+def remap_options(version: ContractVersion, spec: EndpointSpec) -> dict[tuple[str, str], list]:
+    """For each rule of a draft: the declared fields that can feed its output unchanged
+    for clients (a remap), judged against the approved version the draft replaces."""
+    baseline = services.baseline_for(version)
+    if baseline is None or baseline.shape is None:
+        return {}
+    rules = services.rules_of(version)
+    valid = []  # the rules this code can apply, in order: the context of each remap
+    for rule in rules:
+        if _applies(spec, [*valid, rule]):
+            valid.append(rule)
+    options = {}
+    for rule in rules:
+        others = [other for other in valid if other != rule]
+        paths = compatible_sources(spec, others, rule, baseline.shape)
+        labels = dict(leaf_paths(spec.section(rule.section).source)) if paths else {}
+        options[(rule.section, rule.source)] = [
+            (f"{rule.section}:{p}", f"{rule.section}.{p} ({labels[p]}) → keeps {rule.output_path}")
+            for p in paths
+        ]
+    return options
+
+
+def _applies(spec: EndpointSpec, rules: list[Rule]) -> bool:
+    try:
+        services.code_shape_for(spec, rules)
+    except services.ActionError:
+        return False
+    return True
+
+
 class FieldRuleForm(forms.ModelForm):
     field = forms.ChoiceField(label="Field", help_text="Only fields the source declares.")
 
@@ -140,6 +172,7 @@ class FieldRuleForm(forms.ModelForm):
         fields = ["output_name", "position"]
 
     spec: EndpointSpec | None = None
+    remaps: dict[tuple[str, str], list] = {}  # set per formset (get_formset), never mutated
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -148,10 +181,21 @@ class FieldRuleForm(forms.ModelForm):
         self.fields["field"].choices = [("", "---------")] + (
             field_choices(self.spec) if self.spec else []
         )
+        self._remap_to: set[str] = set()
         if self.instance.pk:
             self.fields["field"].initial = f"{self.instance.section}:{self.instance.source_path}"
             if self.instance.output_name == self.instance.source_path:
                 self.initial["output_name"] = ""
+            options = self.remaps.get((self.instance.section, self.instance.source_path), [])
+            if options:
+                self._remap_to = {value for value, _ in options}
+                self._keeps = self.instance.output_name
+                group = f"Remap: fields that can feed {self.instance.output_name} unchanged"
+                self.fields["field"].choices = [
+                    self.fields["field"].choices[0],
+                    (group, options),
+                    *self.fields["field"].choices[1:],
+                ]
         self.fields["output_name"].required = False
         self.fields["position"].required = False
 
@@ -167,6 +211,8 @@ class FieldRuleForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         choice = data.get("field")
+        if choice in self._remap_to and not data.get("output_name"):
+            data["output_name"] = self._keeps  # a remap keeps the output clients read
         if choice:
             section, _, source = choice.partition(":")
             self.instance.section = section
@@ -210,7 +256,10 @@ class FieldRuleInline(admin.TabularInline):
 
     def get_formset(self, request, obj=None, **kwargs):
         spec = _spec(obj) if obj else None
-        kwargs["form"] = type("BoundFieldRuleForm", (FieldRuleForm,), {"spec": spec})
+        remaps = remap_options(obj, spec) if spec and self._editable(request, obj) else {}
+        kwargs["form"] = type(
+            "BoundFieldRuleForm", (FieldRuleForm,), {"spec": spec, "remaps": remaps}
+        )
         return super().get_formset(request, obj, **kwargs)
 
     def _editable(self, request, obj) -> bool:
@@ -263,11 +312,12 @@ def _changes_table(changes: list[dict] | None) -> str:
         return format_html("<p>{}</p>", "No changes against the version it replaces.")
     rows = format_html_join(
         "",
-        '<tr class="change-{}"><td><strong>{}</strong></td><td><code>{}</code></td>'
+        '<tr class="change-{} kind-{}"><td><strong>{}</strong></td><td><code>{}</code></td>'
         '<td>{}</td><td>{}</td><td><code title="{}">{}</code></td></tr>',
         (
             (
                 c["compatibility"],
+                c["kind"],
                 c["compatibility"],
                 c["path"],
                 c["kind"],

@@ -2,7 +2,10 @@
 
 Compatibility is judged FORWARD: the new code writes the response and clients built
 against the old shape read it. A change is additive when every response the new shape
-allows is one the old shape allowed too, and breaking otherwise.
+allows is one the old shape allowed too, and breaking otherwise. Only what clients
+receive counts (output names, JSON types, nullability, presence, enums): a source path
+is in the shape so that the fingerprint and cache keys follow it, and a change of source
+alone is a ``remap``.
 
 Change kinds, each with one classification:
 
@@ -15,7 +18,9 @@ field_added               additive    a new output field (or envelope field)
 field_removed             breaking    an output field is gone
 field_renamed             breaking    a field removed and one added in the same parent, both
                                       fed by the same source path (reported once)
-source_changed            breaking    the same output name fed from another source path
+remap                     additive    the same output fed from another source path; what
+                                      clients receive is judged by the other kinds (a wider
+                                      type from the new source is also ``type_widened``)
 dependency_changed        breaking    a section fed by another dependency
 kind_changed              breaking    object, list and scalar swapped (also a section's kind)
 type_changed              breaking    an incompatible scalar type (string -> integer)
@@ -212,12 +217,14 @@ def _compare_value(
     _compare_flags(path, old, new, changes)
     old_source, new_source = old.get("source"), new.get("source")
     if old_source is not None and new_source is not None and old_source != new_source:
+        # The client reads the same name, type and flags (compared below, each by its own
+        # rule), so the remap itself is additive: it is shown to a reviewer as its own kind.
         _change(
             changes,
-            "source_changed",
+            "remap",
             path,
-            BREAKING,
-            f"now fed from {new_source!r} instead of {old_source!r}: same name, different data",
+            ADDITIVE,
+            f"now fed from `{new_source}` instead of `{old_source}`",
             old_source,
             new_source,
         )

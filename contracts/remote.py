@@ -45,8 +45,10 @@ class RegistryClient:
     def check(self, specs: Iterable[EndpointSpec]) -> dict[str, Any]:
         return self._call("POST", "/check", json={"endpoints": declarations.dump_all(specs)})
 
-    def propose(self, spec: EndpointSpec, major: int | None) -> dict[str, Any]:
-        body = {"declaration": declarations.dump(spec), "major": major}
+    def propose(
+        self, spec: EndpointSpec, major: int | None, remaps: list[str] | None = None
+    ) -> dict[str, Any]:
+        body = {"declaration": declarations.dump(spec), "major": major, "remaps": remaps or []}
         return self._call("POST", "/proposals", json=body)
 
     def export(self, *, include_retired: bool) -> dict[str, Any]:

@@ -9,7 +9,7 @@ transaction, with the rows locked, before writing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
@@ -454,18 +454,21 @@ def proposal_author():
 class ProposeFromCode(Action):
     """Record the shape of the checked-out code as a submitted version of a contract.
 
-    The rules are those of the newest approved version the proposal builds on, minus any
-    rule naming a field the code no longer declares; the code's source schemas supply
-    everything else (types, nullability, enums). A breaking result is refused in an
-    existing major, exactly as in the admin.
+    The rules are those of the newest approved version the proposal builds on, with each
+    remap applied (``{(section, old source): new source}``: the rule keeps its output and
+    reads another declared field) and minus any rule naming a field the code no longer
+    declares; the code's source schemas supply everything else (types, nullability,
+    enums). A breaking result is refused in an existing major, exactly as in the admin.
     """
 
     def __init__(self, user: AbstractBaseUser, client: str, endpoint: str,
-                 *, major: int | None = None) -> None:  # fmt: skip
+                 *, major: int | None = None,
+                 remaps: Mapping[tuple[str, str], str] | None = None) -> None:  # fmt: skip
         self.user = user
         self.client = client
         self.endpoint_name = endpoint
         self.major = major
+        self.remaps = dict(remaps or {})
         self.dropped: list[str] = []
 
     def check(self) -> None:
@@ -494,10 +497,15 @@ class ProposeFromCode(Action):
             )
         self.base = base
         rules: list[Rule] = []
-        for rule in rules_of(base) if base else []:
+        targets = {(section, new) for (section, _), new in self.remaps.items()}
+        for rule in remapped(rules_of(base) if base else [], self.remaps, base):
             try:
                 build_shape(spec, [rule])
             except RuleError as exc:
+                if (rule.section, rule.source) in targets:
+                    raise ActionError(
+                        f"cannot remap to {rule.section}.{rule.source}: {exc}"
+                    ) from None
                 self.dropped.append(f"{rule.section}.{rule.source}: {exc}")
                 continue
             rules.append(rule)
@@ -534,6 +542,39 @@ class ProposeFromCode(Action):
         if not self.rules:
             return draft  # nothing whitelisted yet: a team picks the fields, then submits
         return SubmitForReview(self.user, draft).execute()
+
+
+def parse_remaps(values: Iterable[str]) -> dict[tuple[str, str], str]:
+    """``["user.avatarUrl=profileImageUrl"]`` -> ``{("user", "avatarUrl"): "profileImageUrl"}``."""
+    remaps: dict[tuple[str, str], str] = {}
+    for value in values:
+        old, equals, new = value.partition("=")
+        section, dot, source = old.strip().partition(".")
+        if not equals or not dot or not section or not source or not new.strip():
+            raise ActionError(
+                f"--remap {value!r} is not SECTION.SOURCE=NEW_SOURCE, "
+                "e.g. user.avatarUrl=profileImageUrl"
+            )
+        remaps[(section, source)] = new.strip()
+    return remaps
+
+
+def remapped(
+    rules: Sequence[Rule], remaps: Mapping[tuple[str, str], str], base: ContractVersion | None
+) -> list[Rule]:
+    """``rules`` with each remap applied; the output each rule writes does not change."""
+    pending = dict(remaps)
+    result = []
+    for rule in rules:
+        new_source = pending.pop((rule.section, rule.source), None)
+        if new_source is not None:
+            rule = Rule(rule.section, new_source, rule.output_path)
+        result.append(rule)
+    if pending:
+        where = f"v{base.schema_version}" if base is not None else "the contract"
+        missing = ", ".join(f"{section}.{source}" for section, source in pending)
+        raise ActionError(f"no rule of {where} reads {missing}: nothing to remap")
+    return result
 
 
 def describe_breaking(changes: Sequence[Change]) -> str:

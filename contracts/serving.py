@@ -6,8 +6,9 @@ thread keeps the snapshot current: it polls the registry generation in the share
 ``DB_POLL_SECONDS``), and reloads when either moved. If a reload fails, the last good
 snapshot keeps serving.
 
-Serving rule (SPEC section 6): the highest approved, unretired version whose stored
-fingerprint equals the fingerprint this code produces with that version's rules.
+Serving rule (SPEC section 6, written once in ``contracts.servingrule``): the highest
+approved, unretired version whose stored fingerprint equals the fingerprint this code
+produces with that version's rules.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.cache import caches
 from django.db import close_old_connections
@@ -25,8 +26,10 @@ from django.db import close_old_connections
 from aggregation.projection import ProjectionPlan, compile_plan
 from contracts.codebase import code_endpoints
 from contracts.paths import RuleError
+from contracts.readiness import Readiness, judge
 from contracts.schema import Rule
-from contracts.shapes import build_shape, fingerprint
+from contracts.servingrule import Approved, choose
+from contracts.shapes import build_shape
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +77,12 @@ class MajorState:
     sunset_at: datetime | None
     approved: tuple[str, ...]  # schema versions approved and unretired, highest first
     serving: ServingContract | None
-    reason: str = ""  # why nothing is served, when nothing is
+    reason: str = ""  # why the newest approved minor is not served, when it is not
+
+    @property
+    def current(self) -> bool:
+        """Serving the newest approved minor (what the deploy gate asks of new code)."""
+        return self.serving is not None and self.serving.schema_version == self.approved[0]
 
 
 @dataclass(frozen=True)
@@ -126,45 +134,41 @@ def load_snapshot() -> Snapshot:
         reason = ""
         if spec is None:
             reason = "this code declares no such endpoint"
-        elif not approved:
-            reason = "no approved version"
         else:
-            for version in approved:  # highest minor first
-                rules = [
-                    Rule(r.section, r.source_path, r.output_name)
-                    for r in sorted(
-                        version.rules.all(), key=lambda r: (r.section, r.position, r.pk)
-                    )
-                ]
+            choice = choose(
+                major.number,
+                (
+                    Approved(v.minor, v.fingerprint, _rules(v), ref=v)
+                    for v in approved  # highest minor first
+                ),
+                lambda rules, spec=spec: build_shape(spec, rules),
+            )
+            reason = choice.reason
+            served = choice.served
+            if served is not None:
+                version = served.version.ref
                 try:
-                    shape = build_shape(spec, rules)
-                    produced = fingerprint(shape)
-                    plan = compile_plan(spec, rules)
-                except RuleError as exc:
+                    plan = compile_plan(spec, served.version.rules)
+                except RuleError as exc:  # pragma: no cover - build_shape validated the rules
                     reason = f"v{version.schema_version}: {exc}"
-                    continue
-                if produced != version.fingerprint:
-                    reason = f"v{version.schema_version}: this code produces another shape"
-                    continue
-                serving = ServingContract(
-                    client=key[0],
-                    endpoint=key[1],
-                    major=major.number,
-                    minor=version.minor,
-                    version_id=version.pk,
-                    fingerprint=version.fingerprint,
-                    plan=plan,
-                    cache_scope=endpoint.cache_scope,
-                    cache_ttl_seconds=endpoint.cache_ttl_seconds,
-                    cache_jitter_percent=endpoint.cache_jitter_percent,
-                    cache_stale_grace_seconds=endpoint.cache_stale_grace_seconds,
-                    deprecated_at=major.deprecated_at,
-                    sunset_at=major.sunset_at,
-                    successor_major=min(later) if later else None,
-                    shape=shape,
-                )
-                reason = ""
-                break
+                else:
+                    serving = ServingContract(
+                        client=key[0],
+                        endpoint=key[1],
+                        major=major.number,
+                        minor=version.minor,
+                        version_id=version.pk,
+                        fingerprint=version.fingerprint,
+                        plan=plan,
+                        cache_scope=endpoint.cache_scope,
+                        cache_ttl_seconds=endpoint.cache_ttl_seconds,
+                        cache_jitter_percent=endpoint.cache_jitter_percent,
+                        cache_stale_grace_seconds=endpoint.cache_stale_grace_seconds,
+                        deprecated_at=major.deprecated_at,
+                        sunset_at=major.sunset_at,
+                        successor_major=min(later) if later else None,
+                        shape=served.shape,
+                    )
         states[key] = MajorState(
             deprecated_at=major.deprecated_at,
             sunset_at=major.sunset_at,
@@ -173,6 +177,13 @@ def load_snapshot() -> Snapshot:
             reason=reason,
         )
     return Snapshot(generation=generation, majors=states, loaded_at=time.time())
+
+
+def _rules(version) -> tuple[Rule, ...]:
+    return tuple(
+        Rule(r.section, r.source_path, r.output_name)
+        for r in sorted(version.rules.all(), key=lambda r: (r.section, r.position, r.pk))
+    )
 
 
 def publish_generation(generation: int) -> None:
@@ -195,6 +206,10 @@ class Registry:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.last_error: str | None = None
+        # What readiness holds this process to (contracts.readiness): None until it has
+        # been ready once, then every major it has served since.
+        self.owed: frozenset[Key] | None = None
+        self.readiness = Readiness(ready=False)
 
     @property
     def loaded(self) -> bool:
@@ -217,8 +232,24 @@ class Registry:
                 return self.snapshot
             self.snapshot = snapshot
             self.last_error = None
+            self._judge(snapshot)
             _export(snapshot)
             return snapshot
+
+    def _judge(self, snapshot: Snapshot) -> None:
+        self.readiness = judge(
+            snapshot.majors, code_endpoints().keys(), self.owed, datetime.now(UTC)
+        )
+        if self.readiness.ready:
+            served = {key for key, state in snapshot.majors.items() if state.serving is not None}
+            self.owed = (self.owed or frozenset()) | served
+
+    def forget(self) -> None:
+        """Start over as a new process would: no snapshot, nothing served yet (for tests)."""
+        with self._lock:
+            self.snapshot = Snapshot(generation=-1)
+            self.owed = None
+            self.readiness = Readiness(ready=False)
 
     def notify_local(self) -> None:
         """A change committed in this process: reload at once, not at the next poll."""

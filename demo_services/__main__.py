@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import uvicorn
 import uvloop
 
+from demo_services import payloads
 from demo_services.app import SERVICES, make_app
 
 URL_VARIABLES = {
@@ -159,7 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SERVICES",
         help="comma-separated services to start (default: all four)",
     )
+    parser.add_argument(
+        "--user-avatar-field",
+        choices=sorted(payloads.AVATAR_NAMES),
+        default="avatarUrl",
+        help="the name(s) the user service sends the avatar under: play a service renaming "
+        "avatarUrl to profileImageUrl (default: avatarUrl)",
+    )
     args = parser.parse_args(argv)
+    payloads.send_avatar_as(args.user_avatar_field)
 
     listeners: list[tuple[Binding, socket.socket]] = []
     try:

@@ -107,8 +107,38 @@ def format_price(cents: int) -> str:
     return f"€{cents // 100}.{cents % 100:02d}"
 
 
+# A user service part-way through renaming `avatarUrl` to `profileImageUrl`: the names it
+# sends the avatar under (README, "A service renamed or removed a field").
+AVATAR_NAMES = {
+    "avatarUrl": ("avatarUrl",),
+    "both": ("avatarUrl", "profileImageUrl"),
+    "profileImageUrl": ("profileImageUrl",),
+}
+_avatar_names: tuple[str, ...] = AVATAR_NAMES["avatarUrl"]
+
+
+def send_avatar_as(mode: str) -> None:
+    """Send the avatar as `avatarUrl` (the default), under `both` names, or `profileImageUrl`."""
+    global _avatar_names
+    _avatar_names = AVATAR_NAMES[mode]
+    user_body.cache_clear()
+
+
 def user(user_id: str) -> dict[str, Any]:
     """The user object for a valid user id (see `is_user_id`)."""
+    body = _user(user_id)
+    if _avatar_names == ("avatarUrl",):
+        return body
+    renamed: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "avatarUrl":
+            renamed.update(dict.fromkeys(_avatar_names, value))
+        else:
+            renamed[key] = value
+    return renamed
+
+
+def _user(user_id: str) -> dict[str, Any]:
     rng = _rng("user", user_id)
     number = int(user_id[4:])
     first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)

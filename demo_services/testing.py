@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -50,8 +51,10 @@ class DemoServices:
         *,
         host: str = "127.0.0.1",
         startup_timeout: float = 10.0,
+        args: Sequence[str] = (),
     ) -> None:
         self.token = token
+        self.args = tuple(args)  # extra arguments of `python -m demo_services`
         self.startup_timeout = startup_timeout
         ports = free_ports(len(SERVICES), host)
         self.urls: dict[str, str] = {
@@ -75,7 +78,7 @@ class DemoServices:
         env = {**os.environ, **self.env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(  # noqa: S603 - a fixed argv
-            [sys.executable, "-m", "demo_services"],
+            [sys.executable, "-m", "demo_services", *self.args],
             cwd=_ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -105,6 +105,18 @@ def fresh_response_caches():
     cache._caches.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    """Every test starts as a new process: no snapshot, never ready, nothing served yet."""
+    from django.conf import settings
+
+    if settings.configured:
+        from contracts.serving import registry
+
+        registry.forget()
+    yield
+
+
 @pytest.fixture
 def demo(db, settings):
     """The demo registry (approved v1 contracts, one proposal in review) and its users."""

@@ -140,6 +140,16 @@ class ProposeSerializer(serializers.Serializer):
     declaration = ProposedDeclarationSerializer()
     major = serializers.IntegerField(min_value=1, max_value=999_999, required=False,
                                      allow_null=True, default=None)  # fmt: skip
+    remaps = serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=200, required=False,
+        default=list, help_text="SECTION.SOURCE=NEW_SOURCE, as `contracts propose --remap`.",
+    )  # fmt: skip
+
+    def validate_remaps(self, value: list[str]) -> dict[tuple[str, str], str]:
+        try:
+            return services.parse_remaps(value)
+        except services.ActionError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate_declaration(self, value: dict) -> dict:
         if not Client.objects.filter(name=value["client"]).exists():

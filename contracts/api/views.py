@@ -300,7 +300,8 @@ class ProposalView(RegistryAPI, APIView):
                 f"{request.user.get_username()} may not edit {spec.client} contracts"
             )
         proposal = services.ProposeFromCode(request.user, spec.client, spec.name,
-                                            major=serializer.validated_data["major"])  # fmt: skip
+                                            major=serializer.validated_data["major"],
+                                            remaps=serializer.validated_data["remaps"])  # fmt: skip
         with declared_by({spec.key: spec}):
             version = proposal.execute()
         fresh = (

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from aggregation import endpoints as demo_endpoints
 from contracts.models import ContractVersion, Endpoint, FieldRule, Status
 from contracts.serving import registry
+from tests.contracts.test_gate import code
 
 PASSWORDS = {
     "mobile-dev": "mobile-demo-password",
@@ -253,3 +257,60 @@ def test_history_is_visible_in_the_admin(demo) -> None:
     assert b"release-manager" in page.content
     change_page = login("release-manager").get(change_url(approved))
     assert b"rule added: user.avatarUrl" in change_page.content
+
+
+def test_a_rule_is_remapped_after_an_upstream_rename_and_reviewed_as_a_remap(
+    demo, settings, django_capture_on_commit_callbacks
+) -> None:
+    code(settings, "RENAMED_UPSTREAM")  # the service now sends profileImageUrl
+    dev = login("mobile-dev")
+    endpoint = Endpoint.objects.get(client__name="mobile", name="home")
+    dev.post(reverse("admin:contracts_contractversion_add"),
+             {"endpoint": endpoint.pk, "summary": "follow the rename"})  # fmt: skip
+    draft = ContractVersion.objects.get(status=Status.DRAFT, major__endpoint=endpoint)
+    page = dev.get(change_url(draft))
+    # The avatar rule's picker offers, first, the fields that feed its output unchanged.
+    group = re.search(
+        r'<optgroup label="Remap: fields that can feed avatarUrl unchanged">(.*?)</optgroup>',
+        page.content.decode(),
+        re.S,
+    )
+    assert group is not None
+    offered = re.findall(r'value="([^"]+)"', group.group(1))
+    assert "user:profileImageUrl" in offered
+    assert "user:fraudScore" not in offered  # a number cannot feed a string
+    assert "user:displayName" not in offered  # another rule reads it already
+
+    rules = [{"field": f"{r.section}:{r.source_path}", "output": r.output_name}
+             for r in draft.rules.all() if r.source_path != "avatarUrl"]  # fmt: skip
+    remapped = [*rules, {"field": "user:profileImageUrl", "output": "avatarUrl"}]
+    shown = dev.post(reverse("admin:contracts_contractversion_preview", args=[draft.pk]),
+                     data={"rules": remapped}, content_type="application/json").json()  # fmt: skip
+    sample = demo_endpoints.USER.sample
+    assert shown["payload"]["user"]["avatarUrl"] == sample["avatarUrl"]
+    assert "profileImageUrl" not in shown["payload"]["user"]
+    assert [c["kind"] for c in shown["changes"]] == ["remap"]
+
+    data = form_data(page)
+    avatar = FieldRule.objects.get(version=draft, source_path="avatarUrl")
+    index = next(
+        k.split("-")[1] for k, v in data.items() if k.endswith("-id") and v == str(avatar.pk)
+    )
+    data[f"rules-{index}-field"] = "user:profileImageUrl"  # the output name is left empty
+    response = dev.post(change_url(draft), data)
+    assert response.status_code == 302, response.context and response.context.get("errors")
+    avatar.refresh_from_db()
+    assert (avatar.source_path, avatar.output_name) == ("profileImageUrl", "avatarUrl")
+
+    dev.post(reverse("admin:contracts_contractversion_submit", args=[draft.pk]))
+    draft.refresh_from_db()
+    assert draft.status == Status.SUBMITTED
+    assert [(c["kind"], c["compatibility"]) for c in draft.diff] == [("remap", "additive")]
+    manager = login("release-manager")
+    review_url = reverse("admin:contracts_contractversion_review", args=[draft.pk])
+    review = manager.get(review_url).content.decode()
+    assert 'class="change-additive kind-remap"' in review
+    assert "now fed from `profileImageUrl` instead of `avatarUrl`" in review
+    with django_capture_on_commit_callbacks(execute=True):
+        manager.post(review_url, {"decision": "approve", "comment": "same JSON"})
+    assert registry.get("mobile", "home", 1).schema_version == "1.1"

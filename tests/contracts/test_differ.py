@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from contracts.differ import Change, Compatibility, classify, diff
 from contracts.schema import Arr, Field, Rule, Scalar, Section, integer, number, obj, string
-from contracts.shapes import build_shape
+from contracts.shapes import build_shape, fingerprint
 from tests.contracts.test_shapes import (
     DEFAULT_RULES,
     HOME,
@@ -175,16 +175,59 @@ def test_two_renames_of_one_source_pair_up_once_each():
     assert kinds == ["field_renamed", "field_renamed"]
 
 
-def test_an_output_fed_from_another_source_is_breaking():
+def test_an_output_fed_from_another_source_of_the_same_type_is_a_remap():
     old = shape([Rule("user", "displayName", "name")])
     new = shape([Rule("user", "userId", "name")])
     change = only_change(old, new)
-    assert (change.kind, change.path, change.compatibility) == (
-        "source_changed",
-        "user.name",
-        BREAKING,
+    assert (change.kind, change.path, change.compatibility) == ("remap", "user.name", ADDITIVE)
+    assert change.detail == "now fed from `userId` instead of `displayName`"
+    assert fingerprint(old) != fingerprint(new)
+
+
+def test_a_remap_after_an_upstream_rename_keeps_the_output_and_is_additive():
+    new_code = with_source(
+        HOME,
+        "user",
+        lambda source: replace(
+            source,
+            fields=tuple(
+                ("profileImageUrl" if name == "avatarUrl" else name, value)
+                for name, value in source.fields
+            ),
+        ),
     )
-    assert "'userId'" in change.detail and "'displayName'" in change.detail
+    old = shape([Rule("user", "avatarUrl")])
+    new = shape([Rule("user", "profileImageUrl", "avatarUrl")], new_code)
+    assert summary(diff(old, new)) == [("remap", "user.avatarUrl", "additive")]
+
+
+def test_a_remap_to_a_narrower_source_is_additive():
+    old = shape([Rule("user", "avatarUrl")])  # a nullable string
+    new = shape([Rule("user", "displayName", "avatarUrl")])  # never null
+    assert summary(diff(old, new)) == [
+        ("became_non_nullable", "user.avatarUrl", "additive"),
+        ("remap", "user.avatarUrl", "additive"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "kinds"),
+    [
+        ("fraudScore", ["remap", "type_changed"]),  # string -> number
+        ("balance", ["remap", "type_widened"]),  # string -> integer|string
+        ("avatarUrl", ["became_nullable", "remap"]),  # may now be null
+        ("referredBy", ["became_nullable", "became_optional", "remap"]),
+        ("tags", ["kind_changed", "remap"]),  # a scalar becomes a list
+        ("loyaltyTier", ["enum_introduced", "remap"]),  # narrower: an enum
+    ],
+)
+def test_a_remap_to_another_type_is_judged_by_the_type_rules(source, kinds):
+    old = shape([Rule("user", "displayName", "name")])
+    new = shape([Rule("user", source, "name")])
+    changes = diff(old, new)
+    assert sorted(c.kind for c in changes) == kinds
+    expected = "additive" if source == "loyaltyTier" else "breaking"
+    assert str(classify(changes)) == expected
 
 
 def test_changes_in_nested_output_objects_are_found():
@@ -442,7 +485,7 @@ def test_changes_are_sorted_by_path_then_kind():
         ("field_added", "user.a", "additive"),
         ("field_removed", "user.b", "breaking"),
         ("became_nullable", "user.name", "breaking"),
-        ("source_changed", "user.name", "breaking"),
+        ("remap", "user.name", "additive"),
     ]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from io import StringIO
 
 import pytest
@@ -14,6 +16,7 @@ from django.test import Client
 from contracts import checks, services
 from contracts.models import ContractVersion, Status
 from contracts.serving import registry
+from tests.contracts import code_doubles
 
 DOUBLES = "tests.contracts.code_doubles"
 
@@ -99,12 +102,139 @@ def test_a_breaking_change_must_be_proposed_as_a_new_major(demo, settings) -> No
     assert proposal.major.endpoint.name == "home"
 
 
-def test_a_rule_naming_a_field_the_code_dropped_is_an_error(demo, settings) -> None:
+def run_printed(command: str) -> str:
+    """Run a command exactly as the gate printed it (after ``python manage.py``)."""
+    words = shlex.split(command)
+    assert words[:3] == ["python", "manage.py", "contracts"], command
+    out = StringIO()
+    call_command("contracts", *words[3:], stdout=out)
+    return out.getvalue()
+
+
+def printed_commands(output: str) -> list[str]:
+    return re.findall(r"(python manage\.py contracts propose [^\n]+)", output)
+
+
+def test_a_renamed_source_field_is_remapped_in_the_same_major(
+    demo, settings, django_capture_on_commit_callbacks
+) -> None:
     code(settings, "RENAMED_UPSTREAM")
     status, output = contracts("check")
     assert status == 1
     assert "no longer provides" in output and "avatarUrl" in output
+    assert "compared with the approved v1.0:" in output
+    assert "breaking  user.avatarUrl: field 'avatarUrl' removed [field_removed]" in output
+    remap = "python manage.py contracts propose mobile home --major 1 --remap " \
+        "user.avatarUrl=profileImageUrl"  # fmt: skip
+    assert printed_commands(output) == [remap]
     assert deploy_check_ids() == {checks.E003}
+    document = json.loads(contracts("check", "--format", "json")[1])
+    finding = document["findings"][0]
+    assert (finding["kind"], finding["compatibility"]) == ("rule_not_in_code", "breaking")
+    assert finding["remaps"] == [{"rule": "user.avatarUrl", "source": "profileImageUrl"}]
+    assert finding["propose"] == remap
+
+    proposed = run_printed(remap)
+    assert "additive  user.avatarUrl: now fed from `profileImageUrl` instead of `avatarUrl`" \
+        in proposed  # fmt: skip
+    approved = approve_pending(django_capture_on_commit_callbacks)
+    assert approved.schema_version == "1.1"
+    assert [c["kind"] for c in approved.diff] == ["remap"]
+    assert contracts("check")[0] == 0
+    assert deploy_check_ids() == set()
+    assert list(approved.major.endpoint.majors.values_list("number", flat=True)) == [1]
+    registry.refresh()
+    assert registry.get("mobile", "home", 1).schema_version == "1.1"
+
+
+def test_expand_then_remap_needs_no_deploy_between(
+    demo, settings, django_capture_on_commit_callbacks
+) -> None:
+    code(settings, "EXPANDED")  # both names declared: no contract changes
+    assert contracts("check")[0] == 0
+    run_printed("python manage.py contracts propose mobile home --major 1 "
+                "--remap user.avatarUrl=profileImageUrl")  # fmt: skip
+    approve_pending(django_capture_on_commit_callbacks)
+    assert contracts("check")[0] == 0
+    registry.refresh()
+    assert registry.get("mobile", "home", 1).schema_version == "1.1"
+    code(settings, "RENAMED_UPSTREAM")  # contract: the old name is gone from the code
+    assert contracts("check")[0] == 0
+
+
+def test_propose_refuses_a_remap_it_cannot_apply(demo, settings) -> None:
+    code(settings, "RENAMED_UPSTREAM")
+    for remap, message in [
+        ("user.avatarUrl", "is not SECTION.SOURCE=NEW_SOURCE"),
+        ("user.nope=profileImageUrl", "no rule of v1.0 reads user.nope"),
+        ("user.avatarUrl=nope", "cannot remap to user.nope: user has no field 'nope'"),
+        ("user.avatarUrl=fraudScore", "breaking changes cannot go into v1|breaks v1"),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            call_command("contracts", "propose", "mobile", "home", "--remap", remap,
+                         stdout=StringIO())  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(code_doubles.CORPUS))
+def test_each_source_edit_is_classified_and_its_proposal_works_as_printed(
+    demo, settings, name
+) -> None:
+    _, kinds, major = code_doubles.CORPUS[name]
+    code(settings, f"CORPUS_{name}")
+    status, output = contracts("check", "--format", "json")
+    findings = json.loads(output)["findings"]
+    if major is None:
+        assert (status, findings) == (0, [])
+        return
+    assert status == 1
+    [finding] = findings
+    assert {c["kind"] for c in finding["changes"]} == kinds
+    breaking = any(c["compatibility"] == "breaking" for c in finding["changes"])
+    assert finding["compatibility"] == ("breaking" if breaking else "additive")
+    if name == "renamed":
+        assert finding["remaps"] == [{"rule": "user.avatarUrl", "source": "profileImageUrl"}]
+        assert finding["propose"].endswith("--major 1 --remap user.avatarUrl=profileImageUrl")
+    else:
+        assert finding["remaps"] == []
+        assert finding["propose"].endswith(f"--major {major}")
+        assert ("--major 2" in finding["propose"]) == breaking
+    assert "proposed " in run_printed(finding["propose"])
+    proposal = ContractVersion.objects.get(
+        status=Status.SUBMITTED, author__username="contracts-bot"
+    )
+    assert proposal.major.number == major
+
+
+def test_a_breaking_finding_under_a_major_this_code_serves_asks_to_keep_it_servable(
+    demo, settings, django_capture_on_commit_callbacks
+) -> None:
+    code(settings, "CORPUS_vanished_without_replacement")
+    run_printed(printed_commands(contracts("check")[1])[0])  # proposes v2
+    approve_pending(django_capture_on_commit_callbacks)
+    status, output = contracts("check")
+    assert status == 1  # v1 is still live, and this code cannot serve it
+    assert printed_commands(output) == []
+    assert "v2 already matches this code" in output and "keep v1 servable" in output
+    [finding] = json.loads(contracts("check", "--format", "json")[1])["findings"]
+    assert (finding["contract"], finding["propose"]) == ("mobile/home v1", None)
+
+
+def test_code_serving_only_an_older_minor_is_blocked(
+    demo, settings, django_capture_on_commit_callbacks
+) -> None:
+    # v1.1 makes avatarUrl never null; code that declares it nullable again still
+    # produces v1.0, which an instance could serve. The gate wants the newest minor.
+    code(settings, "ADDITIVE")
+    run_printed("python manage.py contracts propose mobile home --major 1")
+    approve_pending(django_capture_on_commit_callbacks)
+    code(settings, "CORPUS_comments_only")
+    assert registry.get("mobile", "home", 1).schema_version == "1.0"
+    status, output = contracts("check")
+    assert status == 1
+    assert "it would only serve the older v1.0" in output
+    assert "breaking  user.avatarUrl: may now be null [became_nullable]" in output
+    assert printed_commands(output) == ["python manage.py contracts propose mobile home --major 2"]
+    assert deploy_check_ids() == {checks.E001}
 
 
 def test_an_endpoint_without_a_contract_is_an_error(demo, settings) -> None:
@@ -120,6 +250,20 @@ def test_an_endpoint_without_a_contract_is_an_error(demo, settings) -> None:
     out = StringIO()
     call_command("contracts", "propose", "mobile", "profile", stdout=out)
     assert "no fields yet" in out.getvalue()
+
+
+def test_an_endpoint_dropped_from_the_code_while_its_contract_is_live_blocks(
+    demo, settings
+) -> None:
+    code(settings, "WITHOUT_WEB_DASHBOARD")
+    status, output = contracts("check", "--format", "json")
+    assert status == 1
+    [finding] = json.loads(output)["findings"]
+    assert (finding["contract"], finding["kind"]) == ("web/dashboard v1", "endpoint_not_in_code")
+    assert finding["propose"] is None
+    assert "deprecate this major with a sunset date" in finding["hint"]
+    assert "propose" not in contracts("check")[1]
+    assert deploy_check_ids() == {checks.E005}
 
 
 def test_json_output_lists_the_classified_changes(demo, settings) -> None:

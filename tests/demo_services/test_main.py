@@ -193,3 +193,24 @@ def test_a_hanging_call_does_not_hold_up_shutdown(start) -> None:
     assert process.returncode == 0
     assert "Traceback" not in stderr
     assert answers == [503]
+
+
+def test_the_user_service_can_send_the_avatar_under_both_names(start) -> None:
+    env = _env(INTERNAL_SERVICE_TOKEN="demo-internal-token")
+    process = start(env, "--only", "user", "--user-avatar-field", "both")
+    _read_listening_lines(process, 1)
+    user = httpx.get(
+        env["USER_SERVICE_URL"] + "/users/usr_1",
+        headers={"X-Service-Account": "web-bff", "X-Internal-Token": "demo-internal-token"},
+        trust_env=False,
+    ).json()
+    assert user["profileImageUrl"] == user["avatarUrl"]
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=15)
+
+
+def test_an_unknown_avatar_field_mode_exits_2() -> None:
+    result = _run(_env(), "--user-avatar-field", "photo")
+    assert result.returncode == 2
+    assert "--user-avatar-field" in result.stderr
+    assert "Traceback" not in result.stderr

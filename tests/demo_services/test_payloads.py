@@ -222,3 +222,20 @@ def test_categories_are_a_fixed_list_of_twelve() -> None:
     categories = orjson.loads(payloads.CATEGORIES_BODY)["categories"]
     assert len(categories) == 12
     assert all(category.keys() == {"categoryId", "name"} for category in categories)
+
+
+@pytest.mark.parametrize(
+    ("mode", "names"),
+    [("both", ["avatarUrl", "profileImageUrl"]), ("profileImageUrl", ["profileImageUrl"])],
+)
+def test_a_user_service_mid_rename_sends_the_avatar_under_the_chosen_names(mode, names):
+    before = payloads.user("usr_7")
+    try:
+        payloads.send_avatar_as(mode)
+        after = orjson.loads(payloads.user_body("usr_7"))
+    finally:
+        payloads.send_avatar_as("avatarUrl")
+    assert [k for k in after if k in ("avatarUrl", "profileImageUrl")] == names
+    assert all(after[name] == before["avatarUrl"] for name in names)
+    assert list(after).index(names[0]) == list(before).index("avatarUrl")
+    assert orjson.loads(payloads.user_body("usr_7")) == before

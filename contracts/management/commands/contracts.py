@@ -36,6 +36,14 @@ class Command(BaseCommand):
         propose.add_argument("client")
         propose.add_argument("endpoint")
         propose.add_argument("--major", type=int, default=None)
+        propose.add_argument(
+            "--remap",
+            action="append",
+            default=[],
+            metavar="SECTION.SOURCE=NEW_SOURCE",
+            help="feed the output of a rule from another declared source field, e.g. "
+            "user.avatarUrl=profileImageUrl (repeatable)",
+        )
         export = sub.add_parser("export", help="write approved versions as JSON Schema")
         export.add_argument(
             "--out", type=Path, default=None, help="write one file per version into this directory"
@@ -58,7 +66,8 @@ class Command(BaseCommand):
             if action == "check":
                 self.check_contracts(options["format"], remote)
             elif action == "propose":
-                self.propose(options["client"], options["endpoint"], options["major"], remote)
+                self.propose(options["client"], options["endpoint"], options["major"],
+                             options["remap"], remote)  # fmt: skip
             else:
                 self.export(options["out"], include_retired=options["include_retired"],
                             remote=remote)  # fmt: skip
@@ -93,42 +102,52 @@ class Command(BaseCommand):
         for change in finding.changes:
             self.stdout.write(f"    {change.compatibility:<9} {change.path}: {change.detail} "
                               f"[{change.kind}]")  # fmt: skip
-        self.stdout.write(f"  to propose the bump: {finding.propose_command}")
+        for old, new in finding.remaps:
+            self.stdout.write(f"  the code now declares {new!r}, which can feed {old}'s output")
+        if finding.propose_command:
+            self.stdout.write(f"  to propose {finding.proposes}: {finding.propose_command}")
+        else:
+            self.stdout.write(f"  to unblock: {finding.hint}")
 
     # -- propose
 
-    def propose(self, client: str, endpoint: str, major: int | None,
+    def propose(self, client: str, endpoint: str, major: int | None, remaps: list[str],
                 remote: RegistryClient | None = None) -> None:  # fmt: skip
+        try:
+            parsed = services.parse_remaps(remaps)
+        except services.ActionError as exc:
+            raise CommandError(str(exc)) from None
         if remote is not None:
             spec = code_endpoint(client, endpoint)
             if spec is None:
                 raise CommandError(f"this code declares no endpoint {client}/{endpoint}")
-            result = remote.propose(spec, major)
+            result = remote.propose(spec, major, remaps)
             version = result["version"]
             self._print_proposal(client, endpoint, result["dropped"],
-                                 [(c["compatibility"], c["path"], c["detail"])
+                                 [(c["compatibility"], c["path"], c["detail"], c["kind"])
                                   for c in result["changes"]],
                                  major=version["major"], pk=version["id"],
                                  submitted=version["status"] == Status.SUBMITTED)  # fmt: skip
             return
         action = services.ProposeFromCode(services.proposal_author(), client, endpoint,
-                                          major=major)  # fmt: skip
+                                          major=major, remaps=parsed)  # fmt: skip
         try:
             version = action.execute()
         except services.ActionError as exc:
             raise CommandError(str(exc)) from None
         self._print_proposal(client, endpoint, action.dropped,
-                             [(str(c.compatibility), c.path, c.detail) for c in action.changes],
+                             [(str(c.compatibility), c.path, c.detail, c.kind)
+                              for c in action.changes],
                              major=version.major.number, pk=version.pk,
                              submitted=version.status == Status.SUBMITTED)  # fmt: skip
 
     def _print_proposal(self, client: str, endpoint: str, dropped: list[str],
-                        changes: list[tuple[str, str, str]], *, major: int, pk: int,
+                        changes: list[tuple[str, str, str, str]], *, major: int, pk: int,
                         submitted: bool) -> None:  # fmt: skip
         for line in dropped:
             self.stdout.write(f"dropped rule {line}")
-        for compatibility, path, detail in changes:
-            self.stdout.write(f"  {compatibility:<9} {path}: {detail}")
+        for compatibility, path, detail, kind in changes:
+            self.stdout.write(f"  {compatibility:<9} {path}: {detail} [{kind}]")
         if submitted:
             self.stdout.write(
                 f"proposed {client}/{endpoint} v{major} as version #{pk}; "

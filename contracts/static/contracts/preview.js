@@ -27,7 +27,7 @@
     const body = table.createTBody();
     changes.forEach(function (change) {
       const row = body.insertRow();
-      row.className = "change-" + change.compatibility;
+      row.className = "change-" + change.compatibility + " kind-" + change.kind;
       [change.compatibility, change.path, change.kind, change.detail].forEach(function (text, i) {
         const cell = row.insertCell();
         const inner = document.createElement(i === 1 ? "code" : i === 0 ? "strong" : "span");
