@@ -11,4 +11,5 @@ class AggregationConfig(AppConfig):
         from aggregation.readiness import response_cache_probe
         from bff_project.ops import register_readiness_probe
 
-        register_readiness_probe("responseCache", response_cache_probe)
+        # Reported, never unready: without the cache every request is still served.
+        register_readiness_probe("responseCache", response_cache_probe, critical=False)

@@ -60,18 +60,37 @@ def test_readyz_with_real_redis_is_ready(client: Client, redis_url: str, demo) -
     with override_settings(CACHES=redis_caches(redis_url)):
         response = client.get("/readyz")
     assert response.status_code == 200, response.content
-    assert response.json()["checks"]["cache"] == {"ok": True, "backend": "RedisCache"}
+    assert response.json()["checks"]["cache"] == {
+        "ok": True,
+        "critical": False,
+        "backend": "RedisCache",
+    }
 
 
-def test_readyz_is_503_when_redis_is_down(client: Client, demo) -> None:
+def test_redis_outage_is_reported_not_unready(client: Client, demo) -> None:
+    """Requests are served without the cache, so its outage must not empty the pool."""
     dead = f"redis://127.0.0.1:{free_port()}/0"
     with override_settings(CACHES=redis_caches(dead)):
         response = client.get("/readyz")
-    assert response.status_code == 503
+        metrics = client.get("/metrics").content.decode()
+    assert response.status_code == 200, response.content
     body = response.json()
-    assert body["status"] == "unavailable"
+    assert body["status"] == "ready"
     assert body["checks"]["cache"]["ok"] is False
+    assert body["checks"]["cache"]["critical"] is False
     assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["contracts"]["critical"] is True
+    assert 'bff_readiness_check_ok{check="cache",critical="false"} 0.0' in metrics
+    assert 'bff_readiness_check_ok{check="contracts",critical="true"} 1.0' in metrics
+
+
+def test_readyz_is_503_at_once_while_draining(client: Client, demo, monkeypatch) -> None:
+    from bff_project import ops
+
+    monkeypatch.setattr(ops, "_draining", True)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "draining"}
 
 
 def test_redis_values_are_stored_as_json_never_pickle(redis_url: str) -> None:
