@@ -429,3 +429,9 @@ def response_cache(scope: str) -> ResponseCache:
 
 
 _caches: dict = {}
+
+
+async def aclose() -> None:
+    """Close the store's connection pool of the running loop (at shutdown)."""
+    if "per_user" in _caches:
+        await _caches["per_user"].store.aclose()

@@ -47,6 +47,8 @@ class Store(Protocol):
 
     def healthy(self) -> bool: ...
 
+    async def aclose(self) -> None: ...
+
 
 class RedisStore:
     """Redis via redis.asyncio: one connection pool per event loop, short timeouts."""
@@ -111,6 +113,12 @@ class RedisStore:
     def healthy(self) -> bool:
         return self.breaker.state is CircuitState.CLOSED
 
+    async def aclose(self) -> None:
+        """Close the running loop's connection pool (at shutdown)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
 
 class DjangoStore:
     """Django's configured cache (the in-process cache when REDIS_URL is unset)."""
@@ -153,3 +161,6 @@ class DjangoStore:
 
     def healthy(self) -> bool:
         return True
+
+    async def aclose(self) -> None:
+        """Nothing to close: Django closes its caches itself."""

@@ -245,6 +245,11 @@ class Services:
         self._clients = {}
         self._config = None
 
+    async def aclose(self) -> None:
+        """Close every client's connection pool (at shutdown)."""
+        for client in list(self._clients.values()):
+            await client.aclose()
+
     def __getitem__(self, name: str) -> ServiceClient:
         config = (bff_settings.SERVICES, bff_settings.DOWNSTREAM)
         if config != self._config:

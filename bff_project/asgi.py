@@ -24,8 +24,15 @@ api_application = APIHandler()
 # The benchmark's trivial view measures the API path's ceiling, so it takes that path.
 api_prefixes = (*API_PREFIXES, "/bench/") if settings.BFF.get("BENCH_VIEWS") else API_PREFIXES
 
+from bff_project.lifecycle import with_lifecycle  # noqa: E402
+
 # Only the admin's assets live under STATIC_URL, and they are not under an API prefix.
-application = route(api_application, ASGIStaticFilesHandler(django_application), api_prefixes)
+# The lifecycle adds draining on SIGTERM and closes the pools at shutdown.
+application = with_lifecycle(
+    route(api_application, ASGIStaticFilesHandler(django_application), api_prefixes),
+    drain=settings.BFF["SHUTDOWN"]["DRAIN_SECONDS"],
+    grace=settings.BFF["SHUTDOWN"]["GRACE_SECONDS"],
+)
 
 # Load the serving snapshot before the first request and keep it fresh from a thread:
 # the request path then reads contracts from memory only.

@@ -71,7 +71,14 @@ def get_int(env: Mapping[str, str], name: str, *, default: int, minimum: int = 0
     return value
 
 
-def get_float(env: Mapping[str, str], name: str, *, default: float, minimum: float = 0.0) -> float:
+def get_float(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    default: float,
+    minimum: float = 0.0,
+    maximum: float = float("inf"),
+) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -81,6 +88,8 @@ def get_float(env: Mapping[str, str], name: str, *, default: float, minimum: flo
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not value >= minimum:  # also refuses NaN
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {raw!r}")
     return value
 
 

@@ -58,6 +58,16 @@ try:
             _env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1
         ),
     }
+    _shutdown = {
+        # How long /readyz answers 503 before the listener closes: long enough for the
+        # load balancer to notice. No load balancer watches the demo (DJANGO_DEBUG).
+        "DRAIN_SECONDS": config.get_float(
+            _env, "SHUTDOWN_DRAIN_SECONDS", default=0.0 if DEBUG else 5.0, maximum=300.0
+        ),
+        "GRACE_SECONDS": config.get_float(
+            _env, "SHUTDOWN_GRACE_SECONDS", default=10.0, minimum=0.1, maximum=300.0
+        ),
+    }
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
     _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
@@ -216,4 +226,5 @@ BFF = {
     # prometheus_client reads the directory itself; this only says to aggregate it.
     "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
     "BENCH_VIEWS": _bench_views,
+    "SHUTDOWN": _shutdown,
 }

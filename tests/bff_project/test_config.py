@@ -139,6 +139,13 @@ def test_numbers_are_validated(name: str, raw: str) -> None:
         config.get_float({name: raw}, name, default=1.0)
 
 
+def test_numbers_above_their_maximum_are_refused() -> None:
+    with pytest.raises(ConfigError, match="SHUTDOWN_GRACE_SECONDS must be at most 300"):
+        config.get_float({"SHUTDOWN_GRACE_SECONDS": "301"}, "SHUTDOWN_GRACE_SECONDS",
+                         default=10.0, maximum=300.0)  # fmt: skip
+    assert config.get_float({"X": "300"}, "X", default=1.0, maximum=300.0) == 300.0
+
+
 def test_required_secret_falls_back_to_the_demo_value_only_in_debug() -> None:
     assert config.require({}, "DJANGO_SECRET_KEY", debug=True, demo_default="demo") == "demo"
     with pytest.raises(ConfigError, match="DJANGO_SECRET_KEY is required"):

@@ -64,6 +64,8 @@ def test_production_start_up_names_the_missing_secret(missing: str) -> None:
         ("CACHE_KEY_PREFIX", "bad prefix"),
         ("REDIS_SOCKET_TIMEOUT", "never"),
         ("LOG_LEVEL", "chatty"),
+        ("SHUTDOWN_DRAIN_SECONDS", "-1"),
+        ("SHUTDOWN_GRACE_SECONDS", "3600"),
     ],
 )
 def test_malformed_variable_stops_start_up_with_one_line(variable: str, value: str) -> None:
