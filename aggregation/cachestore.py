@@ -58,7 +58,11 @@ class RedisStore:
     def __init__(self, url: str, *, timeout: float, breaker: CircuitBreaker | None = None):
         self.url = url
         self.timeout = timeout
-        self.breaker = breaker or CircuitBreaker("redis", failure_threshold=3, reset_seconds=1.0)
+        # Redis down fails every call: three in a row open the breaker; one probe a second.
+        self.breaker = breaker or CircuitBreaker(
+            "redis", failure_rate=0.5, minimum_calls=3, window_seconds=1.0, half_open_calls=1,
+            reset_seconds=1.0,
+        )  # fmt: skip
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _client(self):

@@ -264,7 +264,10 @@ class Services:
                 bff_settings.SERVICES[name],
                 breaker=CircuitBreaker(
                     name,
-                    failure_threshold=downstream["CIRCUIT_FAILURES"],
+                    failure_rate=downstream["CIRCUIT_FAILURE_RATE"],
+                    minimum_calls=downstream["CIRCUIT_MINIMUM_CALLS"],
+                    window_seconds=downstream["CIRCUIT_WINDOW_SECONDS"],
+                    half_open_calls=downstream["CIRCUIT_HALF_OPEN_CALLS"],
                     reset_seconds=downstream["CIRCUIT_RESET_SECONDS"],
                     on_change=_breaker_changed,
                 ),

@@ -150,6 +150,27 @@ def redis_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def circuit(env: Mapping[str, str]) -> dict:
+    """The downstream breakers' policy: a failure rate over a sliding window."""
+    if env.get("CIRCUIT_FAILURES", "").strip():
+        raise ConfigError(
+            "CIRCUIT_FAILURES is no longer read: breakers open on a failure rate "
+            "(set CIRCUIT_FAILURE_RATE and CIRCUIT_MINIMUM_CALLS instead)"
+        )
+    rate = get_float(env, "CIRCUIT_FAILURE_RATE", default=50.0, minimum=1.0, maximum=100.0)
+    return {
+        "CIRCUIT_FAILURE_RATE": rate / 100,
+        "CIRCUIT_MINIMUM_CALLS": get_int(env, "CIRCUIT_MINIMUM_CALLS", default=20, minimum=1),
+        "CIRCUIT_WINDOW_SECONDS": get_float(
+            env, "CIRCUIT_WINDOW_SECONDS", default=10.0, minimum=0.1, maximum=3600.0
+        ),
+        "CIRCUIT_HALF_OPEN_CALLS": get_int(env, "CIRCUIT_HALF_OPEN_CALLS", default=3, minimum=1),
+        "CIRCUIT_RESET_SECONDS": get_float(
+            env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1, maximum=3600.0
+        ),
+    }
+
+
 def service_url(env: Mapping[str, str], name: str, *, default: str) -> str:
     raw = env.get(name, "").strip() or default
     parts = urlsplit(raw)

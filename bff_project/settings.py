@@ -53,10 +53,7 @@ try:
         "MAX_RESPONSE_BYTES": config.get_int(
             _env, "DOWNSTREAM_MAX_BYTES", default=1_048_576, minimum=1024
         ),
-        "CIRCUIT_FAILURES": config.get_int(_env, "CIRCUIT_FAILURES", default=5, minimum=1),
-        "CIRCUIT_RESET_SECONDS": config.get_float(
-            _env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1
-        ),
+        **config.circuit(_env),
     }
     _shutdown = {
         # How long /readyz answers 503 before the listener closes: long enough for the

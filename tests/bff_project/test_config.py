@@ -146,6 +146,33 @@ def test_numbers_above_their_maximum_are_refused() -> None:
     assert config.get_float({"X": "300"}, "X", default=1.0, maximum=300.0) == 300.0
 
 
+def test_circuit_policy_defaults_and_percent() -> None:
+    assert config.circuit({}) == {
+        "CIRCUIT_FAILURE_RATE": 0.5,
+        "CIRCUIT_MINIMUM_CALLS": 20,
+        "CIRCUIT_WINDOW_SECONDS": 10.0,
+        "CIRCUIT_HALF_OPEN_CALLS": 3,
+        "CIRCUIT_RESET_SECONDS": 5.0,
+    }
+    assert config.circuit({"CIRCUIT_FAILURE_RATE": "25"})["CIRCUIT_FAILURE_RATE"] == 0.25
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("CIRCUIT_FAILURE_RATE", "0"),
+        ("CIRCUIT_FAILURE_RATE", "101"),
+        ("CIRCUIT_MINIMUM_CALLS", "0"),
+        ("CIRCUIT_WINDOW_SECONDS", "never"),
+        ("CIRCUIT_HALF_OPEN_CALLS", "0"),
+        ("CIRCUIT_FAILURES", "5"),
+    ],
+)
+def test_circuit_policy_is_validated(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        config.circuit({name: raw})
+
+
 def test_required_secret_falls_back_to_the_demo_value_only_in_debug() -> None:
     assert config.require({}, "DJANGO_SECRET_KEY", debug=True, demo_default="demo") == "demo"
     with pytest.raises(ConfigError, match="DJANGO_SECRET_KEY is required"):
