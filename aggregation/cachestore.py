@@ -51,7 +51,8 @@ class Store(Protocol):
 
 
 class RedisStore:
-    """Redis via redis.asyncio: one connection pool per event loop, short timeouts."""
+    """Redis via redis.asyncio (one node, Sentinel or Cluster: ``aggregation/redisclients.py``):
+    one client per event loop, short timeouts."""
 
     name = "redis"
 
@@ -66,29 +67,24 @@ class RedisStore:
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _client(self):
-        import redis.asyncio as aioredis
+        from aggregation.redisclients import async_client
 
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = aioredis.Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-                retry_on_timeout=False,
-            )
+            client = async_client(self.url, timeout=self.timeout)
             self._clients[loop] = client
         return client
 
     async def _run(self, operation):
-        import redis
+        from aggregation.redisclients import ERRORS
 
         if not self.breaker.allow():
             raise StoreUnavailable("redis circuit open")
         try:
             async with asyncio.timeout(self.timeout * 2):
                 result = await operation(self._client())
-        except (redis.RedisError, OSError, TimeoutError) as exc:
+        except ERRORS as exc:
             self.breaker.record_failure()
             raise StoreUnavailable(type(exc).__name__) from exc
         except BaseException:

@@ -138,6 +138,7 @@ if _redis_url:
             "KEY_PREFIX": _cache_prefix,
         }
     }
+    CACHES["default"].update(config.django_redis_location(_redis_url, timeout=_redis_timeout))
 else:
     CACHES = {
         "default": {

@@ -81,15 +81,45 @@ def test_redis_url_unset_means_in_process_cache() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["redis://127.0.0.1:6379/5", "rediss://cache.internal:6380/0", "unix:///run/redis.sock"]
+    "raw",
+    [
+        "redis://127.0.0.1:6379/5",
+        "rediss://cache.internal:6380/0",
+        "unix:///run/redis.sock",
+        "redis+sentinel://s1:26379,s2:26380,[::1]/mymaster/2",
+        "redis+cluster://:secret@c1:7000,c2:7001",
+    ],
 )
 def test_valid_redis_urls_pass(raw: str) -> None:
     assert config.redis_url({"REDIS_URL": raw}) == raw
 
 
+def test_sentinel_and_cluster_urls_are_parsed() -> None:
+    sentinel = config.redis_topology("redis+sentinel://:pw@s1:26379,s2/mymaster/2")
+    assert (sentinel.kind, sentinel.service, sentinel.db, sentinel.password) == (
+        "sentinel", "mymaster", 2, "pw",
+    )  # fmt: skip
+    assert sentinel.nodes == (("s1", 26379), ("s2", 26379))
+    cluster = config.redis_topology("redis+cluster://c1:7000,c2")
+    assert (cluster.kind, cluster.nodes) == ("cluster", (("c1", 7000), ("c2", 6379)))
+    assert config.redis_topology("redis://h:6379/0").kind == "node"
+
+
 @pytest.mark.parametrize(
     "raw",
-    ["nonsense", "http://h:6379/0", "redis://h:99999/0", "redis://h:6379/abc", "redis://:6379/0"],
+    [
+        "nonsense",
+        "http://h:6379/0",
+        "redis://h:99999/0",
+        "redis://h:6379/abc",
+        "redis://:6379/0",
+        "redis+sentinel://s1:26379",
+        "redis+sentinel://s1:26379/mymaster/x",
+        "redis+sentinel://s1:port/mymaster",
+        "redis+sentinel:///mymaster",
+        "redis+cluster://c1:7000/3",
+        "redis+cluster://c1:7000?ssl=1",
+    ],
 )
 def test_malformed_redis_url_is_named(raw: str) -> None:
     with pytest.raises(ConfigError, match=r"^REDIS_URL"):
