@@ -194,6 +194,9 @@ def redis_topology(raw: str) -> RedisTopology:
     if len(path) == 2 and not path[1].isdigit():
         raise ConfigError(f"REDIS_URL database must be a number, got {path[1]!r}")
     db = int(path[1]) if len(path) == 2 else 0
+    if unquote(path[0]) != unquote(path[0]).lower():
+        # django-redis reads the service name from a URL's host, which lower-cases it.
+        raise ConfigError(f"REDIS_URL: name the Sentinel service in lower case, got {path[0]!r}")
     return RedisTopology(kind="sentinel", url=raw, nodes=nodes, service=unquote(path[0]), db=db,
                          **credentials)  # fmt: skip
 

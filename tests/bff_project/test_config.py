@@ -117,6 +117,7 @@ def test_sentinel_and_cluster_urls_are_parsed() -> None:
         "redis+sentinel://s1:26379/mymaster/x",
         "redis+sentinel://s1:port/mymaster",
         "redis+sentinel:///mymaster",
+        "redis+sentinel://s1/MyMaster",
         "redis+cluster://c1:7000/3",
         "redis+cluster://c1:7000?ssl=1",
     ],
