@@ -66,3 +66,29 @@ def test_sigterm_drains_then_exits(tmp_path, demo_services) -> None:
         log = bff.log()
         assert "Unclosed" not in log, log[-2000:]
         assert "lifespan" not in log.lower() or "unsupported" not in log.lower()
+
+
+def test_ctrl_c_closes_the_pools(tmp_path, demo_services) -> None:
+    """`make run`'s Ctrl-C once printed "Unclosed client session" for every pool."""
+    demo_services.reset()
+    env = base_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'pools.sqlite3'}",
+        RATE_LIMITS="off",
+        **demo_services.env,
+    )
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    assert manage("seed_demo", env=env).returncode == 0
+    bff = LiveBFF(env, migrate=False)
+    with bff:
+        token = mint_token("mobile", "usr_7")
+        response = httpx.get(
+            f"{bff.url}/mobile/v1/home", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert response.status_code == 200  # the service pools are open now
+        bff.process.send_signal(signal.SIGINT)
+        try:
+            bff.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the BFF did not exit on SIGINT") from None
+        log = bff.log()
+        assert "Unclosed" not in log, log[-2000:]
