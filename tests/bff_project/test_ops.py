@@ -153,3 +153,30 @@ def test_metrics_show_the_serving_versions(client: Client, demo) -> None:
         'major="1",version="1.0"} 1.0'
     )
     assert expected in text
+
+
+def test_a_database_outage_keeps_the_instance_ready_and_serving(tmp_path, demo_services) -> None:
+    """Requests are served from the registry snapshot: the outage is reported, not fatal."""
+    import httpx
+
+    from aggregation.tokens import mint_token
+    from tests.live import LiveBFF, base_env, manage
+
+    database = tmp_path / "registry.sqlite3"
+    env = base_env(DATABASE_URL=f"sqlite:///{database}", RATE_LIMITS="off", **demo_services.env)
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    assert manage("seed_demo", env=env).returncode == 0
+    with LiveBFF(env, migrate=False) as bff, httpx.Client(base_url=bff.url, timeout=10) as client:
+        assert client.get("/readyz").status_code == 200
+        # SQLite cannot open a directory: every new connection now fails.
+        database.unlink()
+        database.mkdir()
+        ready = client.get("/readyz")
+        token = mint_token("mobile", "usr_12")
+        page = client.get("/mobile/v1/home", headers={"Authorization": f"Bearer {token}"})
+        metrics = client.get("/metrics").text
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["database"]["ok"] is False
+    assert ready.json()["checks"]["database"]["critical"] is False
+    assert page.status_code == 200
+    assert 'bff_readiness_check_ok{check="database",critical="false"} 0.0' in metrics
