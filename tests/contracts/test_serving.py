@@ -182,3 +182,5 @@ def test_approval_reaches_another_process_while_redis_is_down(tmp_path, redis_no
         while serving() != "home 1.1" and time.monotonic() - approved_at < 5:
             time.sleep(0.05)
         assert serving() == "home 1.1"
+        # Still in rotation: the cache's outage is reported, not a reason to be unready.
+        assert httpx.get(f"{bff.url}/readyz", timeout=5).status_code == 200
