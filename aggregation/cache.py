@@ -104,19 +104,17 @@ class Entry:
     def decode(cls, raw: bytes) -> Entry:
         header, _, body = raw.partition(b"\n")
         fields = orjson.loads(header)
-        error = fields.get("error")
-        if error is not None:
-            # Validated now so that raising it later cannot fail.
-            SharedError(int(error["status"]), str(error["code"]), str(error["message"]),
-                        bool(error["retryable"]))  # fmt: skip
-        return cls(body=body, etag=str(fields["etag"]), delta=float(fields["delta"]),
-                   expiry=float(fields["expiry"]), error=error)  # fmt: skip
+        entry = cls(body=body, etag=str(fields["etag"]), delta=float(fields["delta"]),
+                    expiry=float(fields["expiry"]), error=fields.get("error"))  # fmt: skip
+        if entry.error is not None:
+            entry.shared_error()  # validated now, so that raising it later cannot fail
+        return entry
 
-    def raise_error(self) -> None:
-        """For a negative entry: raise the error it records."""
+    def shared_error(self) -> SharedError:
+        """For a negative entry: the error it records."""
         error = self.error
-        raise SharedError(int(error["status"]), str(error["code"]), str(error["message"]),
-                          bool(error["retryable"]))  # fmt: skip
+        return SharedError(int(error["status"]), str(error["code"]), str(error["message"]),
+                           bool(error["retryable"]))  # fmt: skip
 
 
 def negative_for(exc: BaseException) -> dict | None:
@@ -228,7 +226,7 @@ class ResponseCache:
         if entry is not None and entry.error is not None:
             if now < entry.expiry:
                 self._event("negative", labels)
-                entry.raise_error()
+                raise entry.shared_error()
             entry = None  # an expired negative entry is nothing to serve stale
         if entry is not None and now < entry.expiry:
             if self.should_recompute_early(entry, now):
@@ -286,7 +284,7 @@ class ResponseCache:
             waited = await self._wait_for_holder(key, lock_key, wait_seconds, labels)
             if waited is not None and waited.error is not None:
                 self._event("negative", labels)
-                waited.raise_error()
+                raise waited.shared_error()
             if waited is not None:
                 return Outcome(waited, "hit")
             # The holder failed or vanished: compute ourselves rather than fail.
