@@ -8,7 +8,11 @@ class AggregationConfig(AppConfig):
     verbose_name = "Aggregation"
 
     def ready(self) -> None:
+        from aggregation.pools import close_all
         from aggregation.readiness import response_cache_probe
+        from bff_project.lifecycle import register_pool_closer
         from bff_project.ops import register_readiness_probe
 
-        register_readiness_probe("responseCache", response_cache_probe)
+        # Reported, never unready: without the cache every request is still served.
+        register_readiness_probe("responseCache", response_cache_probe, critical=False)
+        register_pool_closer(close_all)

@@ -15,7 +15,12 @@ One recomputation per key per expiry, across processes:
 * probabilistic early recomputation (XFetch, Vattani et al., VLDB 2015) refreshes a hot
   entry in the background shortly before it expires, so readers rarely see a miss;
 * stale-if-error: when recomputing fails, an entry within its stale grace is served and
-  marked ``stale``.
+  marked ``stale``;
+* negative results are shared: when a recomputation ends in a client-facing 404 or 503
+  (the user does not exist, a critical service failed) and there is nothing stale to
+  serve, the error is stored under the key for ``negative_ttl`` seconds (2 by default),
+  so the requests waiting on the lock in other processes, and those arriving just after,
+  answer the same error without calling the services again.
 
 A degraded aggregate is never stored: the first request after the dependency recovers
 gets the whole page. The store being slow or down costs hits, never a request.
@@ -38,6 +43,7 @@ import orjson
 
 from aggregation import metrics
 from aggregation.cachestore import Store, StoreUnavailable
+from aggregation.errors import BFFError, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,10 @@ XFETCH_BETA = 1.0
 # deadline, short enough that a crashed holder blocks its key only briefly.
 LOCK_TTL_MS = 5_000
 WAIT_POLL_SECONDS = 0.01
+# Short: a user created a moment after a 404, or a service back after a 503, is seen soon.
+NEGATIVE_TTL_SECONDS = 2.0
+# The failures worth sharing: the same answer for everyone asking for this key now.
+SHARED_STATUSES = frozenset({404, 503})
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,16 @@ class Computed:
     degraded: tuple[str, ...] = ()
 
 
+class SharedError(BFFError):
+    """The error another request for the same key ended in, read from the negative cache."""
+
+    def __init__(self, status: int, code: str, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = ErrorCode(code)
+        self.retryable = retryable
+
+
 @dataclass(frozen=True)
 class Entry:
     body: bytes
@@ -72,17 +92,37 @@ class Entry:
     delta: float  # seconds the recomputation took
     expiry: float  # logical expiry, epoch seconds
     degraded: tuple[str, ...] = ()
+    error: dict | None = None  # a negative entry: the error every reader answers
 
     def encode(self) -> bytes:
         header = {"delta": self.delta, "expiry": self.expiry, "etag": self.etag}
+        if self.error is not None:
+            header["error"] = self.error
         return orjson.dumps(header) + b"\n" + self.body
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry:
         header, _, body = raw.partition(b"\n")
         fields = orjson.loads(header)
-        return cls(body=body, etag=str(fields["etag"]), delta=float(fields["delta"]),
-                   expiry=float(fields["expiry"]))  # fmt: skip
+        entry = cls(body=body, etag=str(fields["etag"]), delta=float(fields["delta"]),
+                    expiry=float(fields["expiry"]), error=fields.get("error"))  # fmt: skip
+        if entry.error is not None:
+            entry.shared_error()  # validated now, so that raising it later cannot fail
+        return entry
+
+    def shared_error(self) -> SharedError:
+        """For a negative entry: the error it records."""
+        error = self.error
+        return SharedError(int(error["status"]), str(error["code"]), str(error["message"]),
+                           bool(error["retryable"]))  # fmt: skip
+
+
+def negative_for(exc: BaseException) -> dict | None:
+    """What to store of a failed recomputation, if every reader should get the same error."""
+    if isinstance(exc, BFFError) and exc.status in SHARED_STATUSES and not exc.headers:
+        return {"status": exc.status, "code": str(exc.code), "message": exc.message,
+                "retryable": exc.retryable}  # fmt: skip
+    return None
 
 
 @dataclass(frozen=True)
@@ -138,11 +178,13 @@ class ResponseCache:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         l1: L1 | None = None,
+        negative_ttl: float = NEGATIVE_TTL_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
         self.l1 = l1
+        self.negative_ttl = negative_ttl
         self._flights: dict[str, asyncio.Future] = {}
         self._refreshing: set[str] = set()
 
@@ -181,6 +223,11 @@ class ResponseCache:
                 return Outcome(cached, "hit")
         entry = await self._read(key, labels)
         now = self.clock()
+        if entry is not None and entry.error is not None:
+            if now < entry.expiry:
+                self._event("negative", labels)
+                raise entry.shared_error()
+            entry = None  # an expired negative entry is nothing to serve stale
         if entry is not None and now < entry.expiry:
             if self.should_recompute_early(entry, now):
                 self._event("early", labels)
@@ -235,6 +282,9 @@ class ResponseCache:
                 self._event("stale", labels)
                 return Outcome(stale, "stale")
             waited = await self._wait_for_holder(key, lock_key, wait_seconds, labels)
+            if waited is not None and waited.error is not None:
+                self._event("negative", labels)
+                raise waited.shared_error()
             if waited is not None:
                 return Outcome(waited, "hit")
             # The holder failed or vanished: compute ourselves rather than fail.
@@ -242,11 +292,14 @@ class ResponseCache:
         try:
             try:
                 fresh = await self._compute(compute, fingerprint)
-            except Exception:
+            except Exception as exc:
                 if stale is not None and self._within_grace(stale, policy):
                     self._event("stale", labels)
                     logger.warning("recomputation failed; serving stale", extra={"cacheKey": key})
                     return Outcome(stale, "stale")
+                # Not from a background refresh: the entry it refreshes is still valid.
+                if not background:
+                    await self._write_negative(key, exc, labels)
                 raise
             # Written before the lock is released: a waiter that sees the lock gone must
             # find the value, or it would recompute too.
@@ -276,6 +329,16 @@ class ResponseCache:
             self._event("error", labels)
             return
         self._remember(key, stored, now)
+
+    async def _write_negative(self, key: str, exc: BaseException, labels) -> None:
+        error = negative_for(exc)
+        if error is None or self.negative_ttl <= 0:
+            return
+        entry = Entry(b"{}", "", 0.0, self.clock() + self.negative_ttl, error=error)
+        try:
+            await self.store.set(key, entry.encode(), ttl_ms=math.ceil(self.negative_ttl * 1000))
+        except StoreUnavailable:
+            self._event("error", labels)
 
     async def _release(self, lock_key: str, token: str, labels) -> None:
         try:
@@ -364,3 +427,9 @@ def response_cache(scope: str) -> ResponseCache:
 
 
 _caches: dict = {}
+
+
+async def aclose() -> None:
+    """Close the store's connection pool of the running loop (at shutdown)."""
+    if "per_user" in _caches:
+        await _caches["per_user"].store.aclose()

@@ -47,42 +47,44 @@ class Store(Protocol):
 
     def healthy(self) -> bool: ...
 
+    async def aclose(self) -> None: ...
+
 
 class RedisStore:
-    """Redis via redis.asyncio: one connection pool per event loop, short timeouts."""
+    """Redis via redis.asyncio (one node, Sentinel or Cluster: ``aggregation/redisclients.py``):
+    one client per event loop, short timeouts."""
 
     name = "redis"
 
     def __init__(self, url: str, *, timeout: float, breaker: CircuitBreaker | None = None):
         self.url = url
         self.timeout = timeout
-        self.breaker = breaker or CircuitBreaker("redis", failure_threshold=3, reset_seconds=1.0)
+        # Redis down fails every call: three in a row open the breaker; one probe a second.
+        self.breaker = breaker or CircuitBreaker(
+            "redis", failure_rate=0.5, minimum_calls=3, window_seconds=1.0, half_open_calls=1,
+            reset_seconds=1.0,
+        )  # fmt: skip
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _client(self):
-        import redis.asyncio as aioredis
+        from aggregation.redisclients import async_client
 
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = aioredis.Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-                retry_on_timeout=False,
-            )
+            client = async_client(self.url, timeout=self.timeout)
             self._clients[loop] = client
         return client
 
     async def _run(self, operation):
-        import redis
+        from aggregation.redisclients import ERRORS
 
         if not self.breaker.allow():
             raise StoreUnavailable("redis circuit open")
         try:
             async with asyncio.timeout(self.timeout * 2):
                 result = await operation(self._client())
-        except (redis.RedisError, OSError, TimeoutError) as exc:
+        except ERRORS as exc:
             self.breaker.record_failure()
             raise StoreUnavailable(type(exc).__name__) from exc
         except BaseException:
@@ -110,6 +112,12 @@ class RedisStore:
 
     def healthy(self) -> bool:
         return self.breaker.state is CircuitState.CLOSED
+
+    async def aclose(self) -> None:
+        """Close the running loop's connection pool (at shutdown)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
 
 class DjangoStore:
@@ -153,3 +161,6 @@ class DjangoStore:
 
     def healthy(self) -> bool:
         return True
+
+    async def aclose(self) -> None:
+        """Nothing to close: Django closes its caches itself."""

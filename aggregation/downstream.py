@@ -253,6 +253,11 @@ class Services:
         self._clients = {}
         self._config = None
 
+    async def aclose(self) -> None:
+        """Close every client's connection pool (at shutdown)."""
+        for client in list(self._clients.values()):
+            await client.aclose()
+
     def __getitem__(self, name: str) -> ServiceClient:
         config = (bff_settings.SERVICES, bff_settings.DOWNSTREAM)
         if config != self._config:
@@ -267,7 +272,10 @@ class Services:
                 bff_settings.SERVICES[name],
                 breaker=CircuitBreaker(
                     name,
-                    failure_threshold=downstream["CIRCUIT_FAILURES"],
+                    failure_rate=downstream["CIRCUIT_FAILURE_RATE"],
+                    minimum_calls=downstream["CIRCUIT_MINIMUM_CALLS"],
+                    window_seconds=downstream["CIRCUIT_WINDOW_SECONDS"],
+                    half_open_calls=downstream["CIRCUIT_HALF_OPEN_CALLS"],
                     reset_seconds=downstream["CIRCUIT_RESET_SECONDS"],
                     on_change=_breaker_changed,
                 ),

@@ -289,6 +289,15 @@ def install(cache: JWKSCache) -> JWKSCache:
     return cache
 
 
+async def aclose() -> None:
+    """Close every key set's HTTP clients of the running loop (at shutdown)."""
+    loop = asyncio.get_running_loop()
+    for cache in list(_caches.values()):
+        client = cache._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+
 def reset() -> None:
     """Forget every cached key set."""
     with _caches_lock:

@@ -49,7 +49,7 @@ SCHEMA_DRIFT = Counter(
 )
 CACHE_EVENTS = Counter(
     "bff_cache_events_total",
-    "Response cache events (hit, miss, stale, early, lock_wait, error).",
+    "Response cache events (hit, miss, stale, early, lock_wait, negative, error).",
     ["client", "endpoint", "event"],
 )
 SERVING_VERSION = Gauge(

@@ -143,6 +143,13 @@ def reset() -> None:
     _counters.clear()
 
 
+async def aclose() -> None:
+    """Close the counter store's connection pool of the running loop (at shutdown)."""
+    counter = _counters.get("counter")
+    if isinstance(counter, RedisCounter):
+        await counter.aclose()
+
+
 class ClientRateThrottle(SimpleRateThrottle):
     """DRF's rate throttle for one client surface, checked asynchronously in the store.
 

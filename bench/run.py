@@ -8,6 +8,9 @@ Scenarios (each prints a table and writes JSON to ``bench-results/``):
 - ``trivial``: a trivial async JSON view (``/bench/trivial``), 50 connections: the
   framework's ceiling on this machine.
 - ``cached``: reserved for the cache-hit scenario (see ``SCENARIOS``).
+- ``breaker``: the fan-out's load with the recommendation service failing 30 % of calls
+  (503): the share of fresh pages served degraded, which a breaker judging the failure
+  rate keeps at ~30 % (a consecutive-failure breaker opened often enough to reach 51 %).
 
 ``--variants`` serves other ASGI entry points (``bench/variants.py``) side by side for
 before/after comparisons, and ``--rounds`` repeats the measurements in turn, variant after
@@ -172,16 +175,15 @@ def _cold_users(run: Run, server: BFFServer, path: str, client: str) -> Outcome:
     result = load(run.durations.fanout_s)
     cpu = server.cpu_seconds() - cpu_before
     after = _metrics_summary(server)
-    direct = run.direct[-1]
-    return Outcome(
-        result,
-        {
-            "p50_ratio": round(result.p50_ms / direct.p50_ms, 4),
-            "p99_ratio": round(result.p99_ms / direct.p99_ms, 4),
-            "cpu_ms_per_request": _cpu_ms(cpu, result),
-            "responses": {key: after[key] - before.get(key, 0) for key in after},
-        },
-    )
+    extra = {
+        "cpu_ms_per_request": _cpu_ms(cpu, result),
+        "responses": {key: after[key] - before.get(key, 0) for key in after},
+    }
+    if run.direct:
+        direct = run.direct[-1]
+        extra["p50_ratio"] = round(result.p50_ms / direct.p50_ms, 4)
+        extra["p99_ratio"] = round(result.p99_ms / direct.p99_ms, 4)
+    return Outcome(result, extra)
 
 
 def scenario_fanout(run: Run, server: BFFServer) -> Outcome:
@@ -281,12 +283,32 @@ def scenario_partner(run: Run, server: BFFServer) -> Outcome:
     return _hits(run, server, requests, "partner")
 
 
+BREAKER_FAILURE_RATE = 0.3
+
+
+def scenario_breaker(run: Run, server: BFFServer) -> Outcome:
+    """Recommendations fail 30 % of calls: how many fresh pages come back degraded."""
+    demo = run.stack.demo
+    latency = LATENCIES_MS["recommendation"]
+    demo.set_faults("recommendation", latency_ms=latency, status=503,
+                    failure_rate=BREAKER_FAILURE_RATE)  # fmt: skip
+    try:
+        outcome = _cold_users(run, server, "/mobile/v1/home", "mobile")
+    finally:
+        demo.set_faults("recommendation", latency_ms=latency)
+    responses = outcome.extra["responses"]
+    pages = responses.get("status_200", 0)
+    outcome.extra["degraded_share"] = round(responses["degraded"] / pages, 4) if pages else 0.0
+    return outcome
+
+
 SCENARIOS: dict[str, Callable[[Run, BFFServer], Outcome]] = {
     "fanout": scenario_fanout,
     "dashboard": scenario_dashboard,
     "trivial": scenario_trivial,
     "cached": scenario_cached,
     "partner": scenario_partner,
+    "breaker": scenario_breaker,
 }
 TITLES = {
     "fanout": f"fan-out: {FANOUT_CONNECTIONS} clients, a cold user per request, services at "
@@ -299,6 +321,8 @@ TITLES = {
     "(two stages: recommendations, then one batched catalog call)",
     "partner": f"partner catalog hits (shared entries, L1 + Redis): {CACHED_CONNECTIONS} "
     f"connections, {PARTNER_PRODUCTS} products",
+    "breaker": f"circuit breaker: the fan-out's load, recommendations failing "
+    f"{BREAKER_FAILURE_RATE:.0%} of calls; share of fresh pages degraded",
 }
 
 
@@ -331,6 +355,8 @@ def report(run: Run, scenario: str, by_variant: dict[str, list[Outcome]], meta: 
     ratios = "  p50/floor  p99/floor" if scenario in ("fanout", "dashboard") else ""
     if scenario in ("cached", "partner"):
         ratios = "  hit share"
+    if scenario == "breaker":
+        ratios = "  degraded share"
     print(
         f"  {'target':<22}{'req/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}"
         f"{'errors':>7}{'cpu ms':>9}{ratios}"
@@ -362,6 +388,9 @@ def report(run: Run, scenario: str, by_variant: dict[str, list[Outcome]], meta: 
         if scenario in ("cached", "partner"):
             entry["hit_share"] = _extra_median(outcomes, "hit_share")
             note = f"  {entry['hit_share']:.3f}"
+        if scenario == "breaker":
+            entry["degraded_share"] = _extra_median(outcomes, "degraded_share")
+            note = f"  {entry['degraded_share']:.3f} (calls failing: {BREAKER_FAILURE_RATE:.2f})"
         print(_row(variant, figures, f"{entry['cpu_ms_per_request']:.2f}", note))
         document["variants"][variant] = entry
     if scenario == "fanout":

@@ -152,6 +152,8 @@ class Stack:
             RATE_LIMITS="off",
             LOG_LEVEL="WARNING",
             BFF_BENCH_VIEWS="1",
+            # Nothing routes by /readyz here: a stopping server need not drain.
+            SHUTDOWN_DRAIN_SECONDS="0",
         )
         self.env = env
         self.servers: list[BFFServer] = []

@@ -25,9 +25,17 @@ api_application = APIHandler()
 # The benchmark's trivial view measures the API path's ceiling, so it takes that path.
 api_prefixes = (*API_PREFIXES, "/bench/") if settings.BFF.get("BENCH_VIEWS") else API_PREFIXES
 
+from bff_project.lifecycle import with_lifecycle  # noqa: E402
+
 # Only the admin's assets live under STATIC_URL, and they are not under an API prefix.
+# The edge guard first (limits, forwarded headers), then the lifecycle: draining on
+# SIGTERM and closing the pools at shutdown.
 application = edge_guard(
-    route(api_application, ASGIStaticFilesHandler(django_application), api_prefixes),
+    with_lifecycle(
+        route(api_application, ASGIStaticFilesHandler(django_application), api_prefixes),
+        drain=settings.BFF["SHUTDOWN"]["DRAIN_SECONDS"],
+        grace=settings.BFF["SHUTDOWN"]["GRACE_SECONDS"],
+    ),
     max_target_bytes=settings.BFF["EDGE"]["MAX_REQUEST_TARGET_BYTES"],
     max_header_bytes=settings.BFF["EDGE"]["MAX_HEADER_BYTES"],
 )

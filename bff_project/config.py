@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from redis.connection import parse_url as parse_redis_url
@@ -71,7 +71,14 @@ def get_int(env: Mapping[str, str], name: str, *, default: int, minimum: int = 0
     return value
 
 
-def get_float(env: Mapping[str, str], name: str, *, default: float, minimum: float = 0.0) -> float:
+def get_float(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    default: float,
+    minimum: float = 0.0,
+    maximum: float = float("inf"),
+) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -81,6 +88,8 @@ def get_float(env: Mapping[str, str], name: str, *, default: float, minimum: flo
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not value >= minimum:  # also refuses NaN
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {raw!r}")
     return value
 
 
@@ -124,10 +133,106 @@ def database(env: Mapping[str, str], *, default_sqlite: Path) -> dict:
     return parsed
 
 
+@dataclass(frozen=True)
+class RedisTopology:
+    """Where Redis is: one node (``redis://``), Sentinel or Cluster, from ``REDIS_URL``."""
+
+    kind: str  # "node", "sentinel" or "cluster"
+    url: str
+    nodes: tuple[tuple[str, int], ...] = ()  # the sentinels, or the cluster's seed nodes
+    service: str = ""  # the primary's name, as the sentinels know it
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
+_DEFAULT_PORTS = {SENTINEL_SCHEME: 26379, CLUSTER_SCHEME: 6379}
+
+
+def _node(scheme: str, item: str) -> tuple[str, int]:
+    host, port = item, ""
+    if item.startswith("["):  # [::1]:26379
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif item.count(":") == 1:
+        host, port = item.split(":")
+    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ConfigError(f"REDIS_URL has a malformed host:port {item!r}")
+    return host, int(port) if port else _DEFAULT_PORTS[scheme]
+
+
+def redis_topology(raw: str) -> RedisTopology:
+    """Parse ``REDIS_URL``; ConfigError naming the problem in one line.
+
+    ``redis+sentinel://[[user]:password@]host:port,host:port/<service>[/<db>]`` and
+    ``redis+cluster://[[user]:password@]host:port,host:port``; anything else is a single
+    node's URL as redis-py reads it.
+    """
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme not in (SENTINEL_SCHEME, CLUSTER_SCHEME):
+        return RedisTopology(kind="node", url=redis_url({"REDIS_URL": raw}) or raw)
+    parts = urlsplit(raw)
+    if parts.query or parts.fragment:
+        raise ConfigError("REDIS_URL must not carry a query or fragment with " + scheme)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    nodes = tuple(_node(scheme, item.strip()) for item in hosts.split(",") if item.strip())
+    if not nodes:
+        raise ConfigError(f"REDIS_URL names no {scheme.removeprefix('redis+')} node")
+    path = [segment for segment in parts.path.split("/") if segment]
+    credentials = {"username": unquote(username) or None, "password": unquote(password) or None}
+    if scheme == CLUSTER_SCHEME:
+        if path not in ([], ["0"]):
+            raise ConfigError("REDIS_URL: a Redis Cluster has only database 0; drop the path")
+        return RedisTopology(kind="cluster", url=raw, nodes=nodes, **credentials)
+    if not path or len(path) > 2:
+        raise ConfigError(
+            "REDIS_URL must name the Sentinel service: redis+sentinel://host:26379/mymaster/0"
+        )
+    if len(path) == 2 and not path[1].isdigit():
+        raise ConfigError(f"REDIS_URL database must be a number, got {path[1]!r}")
+    db = int(path[1]) if len(path) == 2 else 0
+    if unquote(path[0]) != unquote(path[0]).lower():
+        # django-redis reads the service name from a URL's host, which lower-cases it.
+        raise ConfigError(f"REDIS_URL: name the Sentinel service in lower case, got {path[0]!r}")
+    return RedisTopology(kind="sentinel", url=raw, nodes=nodes, service=unquote(path[0]), db=db,
+                         **credentials)  # fmt: skip
+
+
+def django_redis_location(url: str, *, timeout: float) -> dict:
+    """``LOCATION`` and extra ``OPTIONS`` for django-redis, by topology (merged by settings).
+
+    Sentinel: django-redis's own connection factory, always on the primary (reads from a
+    replica could miss a lock or a generation just written). Cluster: our factory
+    (``aggregation.redisclients``); the URL goes in a one-item list because django-redis
+    splits a string ``LOCATION`` at its commas into primary and replicas.
+    """
+    topology = redis_topology(url)
+    if topology.kind == "node":
+        return {}
+    options = {"SOCKET_CONNECT_TIMEOUT": timeout, "SOCKET_TIMEOUT": timeout,
+               "CLIENT_CLASS": "django_redis.client.DefaultClient",
+               "SERIALIZER": "django_redis.serializers.json.JSONSerializer"}  # fmt: skip
+    if topology.kind == "cluster":
+        options["CONNECTION_FACTORY"] = "aggregation.redisclients.ClusterConnectionFactory"
+        return {"LOCATION": [url], "OPTIONS": options}
+    options["CONNECTION_FACTORY"] = "django_redis.pool.SentinelConnectionFactory"
+    options["SENTINELS"] = list(topology.nodes)
+    options["SENTINEL_KWARGS"] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if topology.password:
+        options["PASSWORD"] = topology.password
+    return {"LOCATION": [f"redis://{topology.service}/{topology.db}"], "OPTIONS": options}
+
+
 def redis_url(env: Mapping[str, str]) -> str | None:
     raw = env.get("REDIS_URL", "").strip()
     if not raw:
         return None
+    if raw.lower().startswith((SENTINEL_SCHEME + "://", CLUSTER_SCHEME + "://")):
+        redis_topology(raw)
+        return raw
     try:
         parts = parse_redis_url(raw)
     except ValueError as exc:
@@ -139,6 +244,27 @@ def redis_url(env: Mapping[str, str]) -> str | None:
         if path and not path.isdigit():
             raise ConfigError(f"REDIS_URL database must be a number, got {path!r}")
     return raw
+
+
+def circuit(env: Mapping[str, str]) -> dict:
+    """The downstream breakers' policy: a failure rate over a sliding window."""
+    if env.get("CIRCUIT_FAILURES", "").strip():
+        raise ConfigError(
+            "CIRCUIT_FAILURES is no longer read: breakers open on a failure rate "
+            "(set CIRCUIT_FAILURE_RATE and CIRCUIT_MINIMUM_CALLS instead)"
+        )
+    rate = get_float(env, "CIRCUIT_FAILURE_RATE", default=50.0, minimum=1.0, maximum=100.0)
+    return {
+        "CIRCUIT_FAILURE_RATE": rate / 100,
+        "CIRCUIT_MINIMUM_CALLS": get_int(env, "CIRCUIT_MINIMUM_CALLS", default=20, minimum=1),
+        "CIRCUIT_WINDOW_SECONDS": get_float(
+            env, "CIRCUIT_WINDOW_SECONDS", default=10.0, minimum=0.1, maximum=3600.0
+        ),
+        "CIRCUIT_HALF_OPEN_CALLS": get_int(env, "CIRCUIT_HALF_OPEN_CALLS", default=3, minimum=1),
+        "CIRCUIT_RESET_SECONDS": get_float(
+            env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1, maximum=3600.0
+        ),
+    }
 
 
 def service_url(env: Mapping[str, str], name: str, *, default: str) -> str:

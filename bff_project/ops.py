@@ -1,4 +1,10 @@
-"""Operational endpoints: liveness, readiness and Prometheus metrics."""
+"""Operational endpoints: liveness, readiness and Prometheus metrics.
+
+Readiness means "send me traffic". A probe registered as critical (the contract registry's)
+makes ``/readyz`` answer 503 when it fails; the others (database, Redis) only report their
+health in the body and in ``bff_readiness_check_ok``, because requests are still served
+while they are down. A draining process (after SIGTERM) answers 503 at once.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -31,11 +37,42 @@ class ProbeResult:
 
 Probe = Callable[[], Awaitable[ProbeResult]]
 _probes: dict[str, Probe] = {}
+_critical: dict[str, bool] = {}
+
+CHECK_OK = Gauge(
+    "bff_readiness_check_ok",
+    "1 when a /readyz check passed at its last run, 0 when it failed.",
+    ["check", "critical"],
+    multiprocess_mode="livemin",
+)
+DRAINING = Gauge(
+    "bff_draining",
+    "1 once the process received SIGTERM and stopped accepting new traffic.",
+    multiprocess_mode="livemax",
+)
 
 
-def register_readiness_probe(name: str, probe: Probe) -> None:
-    """Add a check to ``/readyz``; apps call this from ``AppConfig.ready()``."""
+def register_readiness_probe(name: str, probe: Probe, *, critical: bool = True) -> None:
+    """Add a check to ``/readyz``; apps call this from ``AppConfig.ready()``.
+
+    Only a critical probe's failure makes the instance unready; the others are reported.
+    """
     _probes[name] = probe
+    _critical[name] = critical
+
+
+_draining = False
+
+
+def start_draining() -> None:
+    """From now on ``/readyz`` answers 503, so the load balancer stops sending traffic."""
+    global _draining
+    _draining = True
+    DRAINING.set(1)
+
+
+def draining() -> bool:
+    return _draining
 
 
 def _check_database() -> ProbeResult:
@@ -64,8 +101,10 @@ async def cache_probe() -> ProbeResult:
     return ProbeResult(ok=True, detail={"backend": backend})
 
 
-register_readiness_probe("database", database_probe)
-register_readiness_probe("cache", cache_probe)
+# Requests are served from the in-process registry snapshot and without the cache when
+# either is down: their outages are reported, not turned into a full outage.
+register_readiness_probe("database", database_probe, critical=False)
+register_readiness_probe("cache", cache_probe, critical=False)
 
 
 async def _run(name: str, probe: Probe) -> tuple[str, ProbeResult]:
@@ -113,13 +152,28 @@ def _refused(request: HttpRequest) -> HttpResponse:
     )  # fmt: skip
 
 
+async def _run_all() -> list[tuple[str, ProbeResult]]:
+    results = await asyncio.gather(*(_run(name, probe) for name, probe in _probes.items()))
+    for name, result in results:
+        CHECK_OK.labels(name, str(_critical[name]).lower()).set(1 if result.ok else 0)
+    return results
+
+
 async def readyz(request: HttpRequest) -> JsonResponse:
     """Ready or not for everyone; which check failed and why only for operators."""
-    results = await asyncio.gather(*(_run(name, probe) for name, probe in _probes.items()))
-    ready = all(result.ok for _, result in results)
+    if _draining:
+        # Not a probe: the answer must not wait for the database or Redis.
+        response = JsonResponse({"status": "draining"}, status=503)
+        response["Cache-Control"] = "no-store"
+        return response
+    results = await _run_all()
+    ready = all(result.ok for name, result in results if _critical[name])
     body: dict = {"status": "ready" if ready else "unavailable"}
     if ops_access(request):
-        body["checks"] = {name: {"ok": result.ok, **result.detail} for name, result in results}
+        body["checks"] = {
+            name: {"ok": result.ok, "critical": _critical[name], **result.detail}
+            for name, result in results
+        }
     response = JsonResponse(body, status=200 if ready else 503)
     response["Cache-Control"] = "no-store"
     return response
@@ -138,4 +192,7 @@ def _registry() -> CollectorRegistry:
 async def metrics(request: HttpRequest) -> HttpResponse:
     if not ops_access(request):
         return _refused(request)
+    # The checks run at scrape time too, so alerts on the database or Redis do not depend
+    # on how often the load balancer asks /readyz.
+    await _run_all()
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

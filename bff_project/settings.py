@@ -78,9 +78,16 @@ try:
         "MAX_RESPONSE_BYTES": config.get_int(
             _env, "DOWNSTREAM_MAX_BYTES", default=1_048_576, minimum=1024
         ),
-        "CIRCUIT_FAILURES": config.get_int(_env, "CIRCUIT_FAILURES", default=5, minimum=1),
-        "CIRCUIT_RESET_SECONDS": config.get_float(
-            _env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1
+        **config.circuit(_env),
+    }
+    _shutdown = {
+        # How long /readyz answers 503 before the listener closes: long enough for the
+        # load balancer to notice. No load balancer watches the demo (DJANGO_DEBUG).
+        "DRAIN_SECONDS": config.get_float(
+            _env, "SHUTDOWN_DRAIN_SECONDS", default=0.0 if DEBUG else 5.0, maximum=300.0
+        ),
+        "GRACE_SECONDS": config.get_float(
+            _env, "SHUTDOWN_GRACE_SECONDS", default=10.0, minimum=0.1, maximum=300.0
         ),
     }
     _edge = {
@@ -207,6 +214,7 @@ if _redis_url:
             "KEY_PREFIX": _cache_prefix,
         }
     }
+    CACHES["default"].update(config.django_redis_location(_redis_url, timeout=_redis_timeout))
 else:
     CACHES = {
         "default": {
@@ -327,4 +335,5 @@ BFF = {
     "OPS_TOKEN": _ops_token,
     # DJANGO_DEBUG as read at start-up (test runners turn settings.DEBUG off by themselves).
     "DEMO_MODE": DEBUG,
+    "SHUTDOWN": _shutdown,
 }

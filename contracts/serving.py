@@ -281,10 +281,7 @@ class Registry:
         next_db_check = 0.0
         # Compare the cache's generation with the last value seen there, not with the
         # database's: a cache that outlived a database reset must not cause reload storms.
-        try:
-            last_seen = caches["default"].get(GENERATION_KEY)
-        except Exception:  # noqa: BLE001 - a cache down at start-up only delays its first poll
-            last_seen = None
+        last_seen = _cached_generation()
         while not self._stop.is_set():
             woken = self._wake.wait(CACHE_POLL_SECONDS)
             self._wake.clear()
@@ -293,9 +290,12 @@ class Registry:
             try:
                 changed = woken
                 if not changed:
-                    seen = caches["default"].get(GENERATION_KEY)
-                    changed = seen != last_seen
-                    last_seen = seen
+                    seen = _cached_generation()
+                    # A cache that cannot be read says nothing either way: the database
+                    # poll below still runs, so approvals propagate while Redis is down.
+                    if seen is not _UNREADABLE:
+                        changed = seen != last_seen
+                        last_seen = seen
                 if not changed and time.monotonic() >= next_db_check:
                     next_db_check = time.monotonic() + DB_POLL_SECONDS
                     changed = _current_generation() != self.snapshot.generation
@@ -306,6 +306,17 @@ class Registry:
                 logger.warning("registry poll failed", extra={"error": self.last_error})
             finally:
                 close_old_connections()
+
+
+_UNREADABLE = object()
+
+
+def _cached_generation() -> object:
+    """The generation in the shared cache, or ``_UNREADABLE`` when the cache is down."""
+    try:
+        return caches["default"].get(GENERATION_KEY)
+    except Exception:  # noqa: BLE001 - any cache failure; the database poll carries on
+        return _UNREADABLE
 
 
 _exported: set[tuple[str, ...]] = set()

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 
+# Private Redis processes (one to stop, Sentinel, Cluster) as fixtures for every test module.
+pytest_plugins = ["tests.redis_topologies"]
+
 HOW_TO_GET_REDIS = (
     "These tests need Redis. Set REDIS_URL (for example redis://127.0.0.1:6379/7) or install "
     "redis-server (Debian: apt-get install redis-server) so the suite can start a private one."

@@ -21,6 +21,8 @@ def base_env(**overrides: str) -> dict[str, str]:
     """The environment of a child process: this one's, in demo mode, plus overrides."""
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "1")
+    # A stopping test server need not wait for a load balancer to notice (docs/operations.md).
+    env.setdefault("SHUTDOWN_DRAIN_SECONDS", "0")
     env["DJANGO_SETTINGS_MODULE"] = "bff_project.settings"
     env.update(overrides)
     return env
@@ -58,8 +60,8 @@ class LiveBFF:
             uvicorn_command(host="127.0.0.1", port=self.port, workers=self.workers),
             cwd=ROOT,
             env=self.env,
-            stdout=subprocess.DEVNULL,
             # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
+            stdout=self._log,
             stderr=self._log,
         )
         deadline = time.monotonic() + 30
@@ -75,7 +77,7 @@ class LiveBFF:
         raise RuntimeError("BFF did not start within 30 s")
 
     def log(self) -> str:
-        """What the server wrote to stderr so far."""
+        """What the server wrote (its JSON log lines and uvicorn's) so far."""
         self._log.flush()
         self._log.seek(0)
         return self._log.read()

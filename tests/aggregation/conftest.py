@@ -20,7 +20,11 @@ TEST_DOWNSTREAM = {
     "TIMEOUT_SECONDS": 1.0,
     "REQUEST_DEADLINE_SECONDS": 2.0,
     "MAX_RESPONSE_BYTES": 65_536,
-    "CIRCUIT_FAILURES": 3,
+    # Three failures in a row open a breaker (3 of 3 calls failed, at least 3 calls).
+    "CIRCUIT_FAILURE_RATE": 0.5,
+    "CIRCUIT_MINIMUM_CALLS": 3,
+    "CIRCUIT_WINDOW_SECONDS": 30.0,
+    "CIRCUIT_HALF_OPEN_CALLS": 1,
     "CIRCUIT_RESET_SECONDS": 30.0,
 }
 

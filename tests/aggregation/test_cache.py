@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from aggregation.cache import L1, Computed, Entry, Policy, ResponseCache
+from aggregation.cache import L1, Computed, Entry, Policy, ResponseCache, SharedError
 from aggregation.cachestore import DjangoStore, RedisStore, StoreUnavailable
 from tests.conftest import free_port
 
@@ -139,6 +139,80 @@ def test_failure_reaches_every_waiter_as_a_failure(store) -> None:
     results = asyncio.run(scenario())
     assert all(isinstance(r, RuntimeError) for r in results)
     assert compute.calls == 1
+
+
+def test_a_second_process_shares_the_holders_404_instead_of_recomputing(redis_url) -> None:
+    """A not-found is an answer too: the waiter in another process gets it, not a call."""
+    from aggregation.errors import NotFound
+
+    clock, compute = Clock(), Computation()
+    compute.fail = NotFound()
+
+    async def scenario():
+        one = cache_for(RedisStore(redis_url, timeout=0.5), clock, seed=1)
+        two = cache_for(RedisStore(redis_url, timeout=0.5), clock, seed=2)
+        compute.gate = asyncio.Event()
+        first = asyncio.ensure_future(get(one, compute))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(get(two, compute))
+        await asyncio.sleep(0.05)
+        compute.gate.set()
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    first, second = asyncio.run(scenario())
+    assert compute.calls == 1
+    assert isinstance(first, NotFound)
+    assert isinstance(second, SharedError)
+    assert (second.status, second.code, second.message) == (404, "NOT_FOUND", first.message)
+
+
+def test_a_shared_failure_expires_after_the_negative_ttl(store) -> None:
+    from aggregation.errors import DependencyUnavailable, ErrorCode
+
+    clock, compute = Clock(), Computation()
+    compute.fail = DependencyUnavailable(ErrorCode.USER_PROFILE_UNAVAILABLE, "down")
+
+    async def attempt(cache):
+        try:
+            await get(cache, compute)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            return exc
+        return None
+
+    async def run():
+        cache = ResponseCache(store, clock=clock, rng=random.Random(1), negative_ttl=2.0)
+        first = await attempt(cache)
+        second = await attempt(cache)  # within the negative TTL: no call
+        clock.now += 2.5
+        compute.fail = None
+        third = await get(cache, compute)
+        return first, second, third
+
+    first, second, third = asyncio.run(run())
+    assert isinstance(first, DependencyUnavailable)
+    assert isinstance(second, SharedError)
+    assert (second.status, second.retryable) == (503, True)
+    assert third.state == "miss"
+    assert compute.calls == 2
+
+
+def test_an_error_that_is_not_a_client_answer_is_not_shared(store) -> None:
+    clock, compute = Clock(), Computation()
+    compute.fail = RuntimeError("a bug")
+
+    async def attempt(cache):
+        try:
+            await get(cache, compute)
+        except RuntimeError:
+            return "raised"
+        return "served"
+
+    async def run():
+        cache = cache_for(store, clock)
+        return [await attempt(cache), await attempt(cache)]
+
+    assert asyncio.run(run()) == ["raised", "raised"]
+    assert compute.calls == 2
 
 
 def test_a_waiter_that_goes_away_does_not_cancel_the_computation(store) -> None:

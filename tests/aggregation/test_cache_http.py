@@ -261,3 +261,23 @@ def test_one_recomputation_for_200_requests_across_two_processes(
         assert {r.status_code for r in responses} == {200}
         assert user_calls() == 3, "a missing hot key was recomputed more than once"
         assert all(r.json()["user"]["userId"] == "usr_4242" for r in responses)
+
+
+def test_200_requests_for_an_unknown_user_share_one_404(
+    tmp_path, demo_services, redis_url, token
+) -> None:
+    """Negative results are shared: in process by the single flight, across processes by
+    a short negative entry written before the lock is released."""
+    demo_services.reset()
+    # A fast 404: requests arriving after one flight has ended must not start another.
+    first, second = _two_bff_processes(tmp_path, demo_services, redis_url, ttl_seconds=30)
+    ghost = token("usr_ghost")  # not a user id the user service knows
+    with first, second:
+        urls = [first.url, second.url]
+        # Two waves: the second arrives after the first's flights have ended, which is
+        # what only a shared negative result (not the single flight alone) answers.
+        responses = asyncio.run(_burst(urls, ghost, 100)) + asyncio.run(_burst(urls, ghost, 100))
+        assert {r.status_code for r in responses} == {404}
+        assert {r.json()["error"]["code"] for r in responses} == {"NOT_FOUND"}
+        calls = demo_services.stats("user")["by_user"].get("usr_ghost", 0)
+        assert 1 <= calls <= 2, f"{calls} user-service calls for one unknown user"

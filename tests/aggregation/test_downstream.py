@@ -24,7 +24,8 @@ from aggregation.downstream import (
 
 def client(handler, *, max_bytes: int = 1024, threshold: int = 5) -> ServiceClient:
     return ServiceClient("user", "http://user.internal", max_bytes=max_bytes,
-                         breaker=CircuitBreaker("user", failure_threshold=threshold),
+                         breaker=CircuitBreaker("user", failure_rate=1.0,
+                                                minimum_calls=threshold),
                          transport=httpx.MockTransport(handler))  # fmt: skip
 
 

@@ -273,7 +273,7 @@ def inject(demo: DemoServices, settings, service: str, fault: Fault) -> list[str
     if fault.circuit:
         demo.set_faults(service, status=500)
         # Other users than the one asked for next, so no cached page can stand in.
-        for n in range(TEST_DOWNSTREAM["CIRCUIT_FAILURES"]):
+        for n in range(TEST_DOWNSTREAM["CIRCUIT_MINIMUM_CALLS"]):
             home(f"usr_{30 + n}")
         demo.clear_faults(service)
     if fault.plan is not None:
@@ -339,7 +339,7 @@ def test_timeouts_open_the_circuit_too(bff, fault: str) -> None:
     # A regression test: the fan-out's own guard once fired first, so a timed-out call
     # ended as a cancellation the breaker never counted.
     bff.set_faults("user", **FAULTS[fault].plan)
-    for n in range(TEST_DOWNSTREAM["CIRCUIT_FAILURES"]):
+    for n in range(TEST_DOWNSTREAM["CIRCUIT_MINIMUM_CALLS"]):
         assert home(f"usr_{30 + n}").status == 503
     bff.clear_faults("user")
     calls_before = bff.stats("user")["total"]

@@ -133,7 +133,7 @@ def test_a_silent_server_is_a_read_timeout() -> None:
 
 def service(base_url: str, *, max_bytes: int = 1024) -> ServiceClient:
     return ServiceClient(
-        "user", base_url, breaker=CircuitBreaker("user", failure_threshold=99), max_bytes=max_bytes
+        "user", base_url, breaker=CircuitBreaker("user", minimum_calls=99), max_bytes=max_bytes
     )
 
 

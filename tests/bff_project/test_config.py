@@ -81,15 +81,46 @@ def test_redis_url_unset_means_in_process_cache() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["redis://127.0.0.1:6379/5", "rediss://cache.internal:6380/0", "unix:///run/redis.sock"]
+    "raw",
+    [
+        "redis://127.0.0.1:6379/5",
+        "rediss://cache.internal:6380/0",
+        "unix:///run/redis.sock",
+        "redis+sentinel://s1:26379,s2:26380,[::1]/mymaster/2",
+        "redis+cluster://:secret@c1:7000,c2:7001",
+    ],
 )
 def test_valid_redis_urls_pass(raw: str) -> None:
     assert config.redis_url({"REDIS_URL": raw}) == raw
 
 
+def test_sentinel_and_cluster_urls_are_parsed() -> None:
+    sentinel = config.redis_topology("redis+sentinel://:pw@s1:26379,s2/mymaster/2")
+    assert (sentinel.kind, sentinel.service, sentinel.db, sentinel.password) == (
+        "sentinel", "mymaster", 2, "pw",
+    )  # fmt: skip
+    assert sentinel.nodes == (("s1", 26379), ("s2", 26379))
+    cluster = config.redis_topology("redis+cluster://c1:7000,c2")
+    assert (cluster.kind, cluster.nodes) == ("cluster", (("c1", 7000), ("c2", 6379)))
+    assert config.redis_topology("redis://h:6379/0").kind == "node"
+
+
 @pytest.mark.parametrize(
     "raw",
-    ["nonsense", "http://h:6379/0", "redis://h:99999/0", "redis://h:6379/abc", "redis://:6379/0"],
+    [
+        "nonsense",
+        "http://h:6379/0",
+        "redis://h:99999/0",
+        "redis://h:6379/abc",
+        "redis://:6379/0",
+        "redis+sentinel://s1:26379",
+        "redis+sentinel://s1:26379/mymaster/x",
+        "redis+sentinel://s1:port/mymaster",
+        "redis+sentinel:///mymaster",
+        "redis+sentinel://s1/MyMaster",
+        "redis+cluster://c1:7000/3",
+        "redis+cluster://c1:7000?ssl=1",
+    ],
 )
 def test_malformed_redis_url_is_named(raw: str) -> None:
     with pytest.raises(ConfigError, match=r"^REDIS_URL"):
@@ -145,6 +176,40 @@ def test_cache_prefix_must_not_break_the_key_format(raw: str) -> None:
 def test_numbers_are_validated(name: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=name):
         config.get_float({name: raw}, name, default=1.0)
+
+
+def test_numbers_above_their_maximum_are_refused() -> None:
+    with pytest.raises(ConfigError, match="SHUTDOWN_GRACE_SECONDS must be at most 300"):
+        config.get_float({"SHUTDOWN_GRACE_SECONDS": "301"}, "SHUTDOWN_GRACE_SECONDS",
+                         default=10.0, maximum=300.0)  # fmt: skip
+    assert config.get_float({"X": "300"}, "X", default=1.0, maximum=300.0) == 300.0
+
+
+def test_circuit_policy_defaults_and_percent() -> None:
+    assert config.circuit({}) == {
+        "CIRCUIT_FAILURE_RATE": 0.5,
+        "CIRCUIT_MINIMUM_CALLS": 20,
+        "CIRCUIT_WINDOW_SECONDS": 10.0,
+        "CIRCUIT_HALF_OPEN_CALLS": 3,
+        "CIRCUIT_RESET_SECONDS": 5.0,
+    }
+    assert config.circuit({"CIRCUIT_FAILURE_RATE": "25"})["CIRCUIT_FAILURE_RATE"] == 0.25
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("CIRCUIT_FAILURE_RATE", "0"),
+        ("CIRCUIT_FAILURE_RATE", "101"),
+        ("CIRCUIT_MINIMUM_CALLS", "0"),
+        ("CIRCUIT_WINDOW_SECONDS", "never"),
+        ("CIRCUIT_HALF_OPEN_CALLS", "0"),
+        ("CIRCUIT_FAILURES", "5"),
+    ],
+)
+def test_circuit_policy_is_validated(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        config.circuit({name: raw})
 
 
 def test_required_secret_falls_back_to_the_demo_value_only_in_debug() -> None:

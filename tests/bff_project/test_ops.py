@@ -60,18 +60,37 @@ def test_readyz_with_real_redis_is_ready(client: Client, redis_url: str, demo) -
     with override_settings(CACHES=redis_caches(redis_url)):
         response = client.get("/readyz")
     assert response.status_code == 200, response.content
-    assert response.json()["checks"]["cache"] == {"ok": True, "backend": "RedisCache"}
+    assert response.json()["checks"]["cache"] == {
+        "ok": True,
+        "critical": False,
+        "backend": "RedisCache",
+    }
 
 
-def test_readyz_is_503_when_redis_is_down(client: Client, demo) -> None:
+def test_redis_outage_is_reported_not_unready(client: Client, demo) -> None:
+    """Requests are served without the cache, so its outage must not empty the pool."""
     dead = f"redis://127.0.0.1:{free_port()}/0"
     with override_settings(CACHES=redis_caches(dead)):
         response = client.get("/readyz")
-    assert response.status_code == 503
+        metrics = client.get("/metrics").content.decode()
+    assert response.status_code == 200, response.content
     body = response.json()
-    assert body["status"] == "unavailable"
+    assert body["status"] == "ready"
     assert body["checks"]["cache"]["ok"] is False
+    assert body["checks"]["cache"]["critical"] is False
     assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["contracts"]["critical"] is True
+    assert 'bff_readiness_check_ok{check="cache",critical="false"} 0.0' in metrics
+    assert 'bff_readiness_check_ok{check="contracts",critical="true"} 1.0' in metrics
+
+
+def test_readyz_is_503_at_once_while_draining(client: Client, demo, monkeypatch) -> None:
+    from bff_project import ops
+
+    monkeypatch.setattr(ops, "_draining", True)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "draining"}
 
 
 def test_redis_values_are_stored_as_json_never_pickle(redis_url: str) -> None:
@@ -134,3 +153,30 @@ def test_metrics_show_the_serving_versions(client: Client, demo) -> None:
         'major="1",version="1.0"} 1.0'
     )
     assert expected in text
+
+
+def test_a_database_outage_keeps_the_instance_ready_and_serving(tmp_path, demo_services) -> None:
+    """Requests are served from the registry snapshot: the outage is reported, not fatal."""
+    import httpx
+
+    from aggregation.tokens import mint_token
+    from tests.live import LiveBFF, base_env, manage
+
+    database = tmp_path / "registry.sqlite3"
+    env = base_env(DATABASE_URL=f"sqlite:///{database}", RATE_LIMITS="off", **demo_services.env)
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    assert manage("seed_demo", env=env).returncode == 0
+    with LiveBFF(env, migrate=False) as bff, httpx.Client(base_url=bff.url, timeout=10) as client:
+        assert client.get("/readyz").status_code == 200
+        # SQLite cannot open a directory: every new connection now fails.
+        database.unlink()
+        database.mkdir()
+        ready = client.get("/readyz")
+        token = mint_token("mobile", "usr_12")
+        page = client.get("/mobile/v1/home", headers={"Authorization": f"Bearer {token}"})
+        metrics = client.get("/metrics").text
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["database"]["ok"] is False
+    assert ready.json()["checks"]["database"]["critical"] is False
+    assert page.status_code == 200
+    assert 'bff_readiness_check_ok{check="database",critical="false"} 0.0' in metrics

@@ -145,3 +145,42 @@ def test_approval_reaches_another_process_within_a_second(
             time.sleep(0.02)
         assert serving() == "1.1"
         assert time.monotonic() - approved_at < 1.0
+
+
+def test_approval_reaches_another_process_while_redis_is_down(tmp_path, redis_node) -> None:
+    """The cache poll failing must not stop the database poll (the fallback)."""
+    import httpx
+
+    env = base_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'registry.sqlite3'}", REDIS_URL=redis_node.url
+    )
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    assert manage("seed_demo", env=env).returncode == 0
+    with LiveBFF(env, migrate=False) as bff:
+
+        def serving() -> str:
+            # The OpenAPI document is built from the snapshot: it names the served minor.
+            response = httpx.get(f"{bff.url}/mobile/v1/openapi.json", timeout=2)
+            return response.json()["info"]["version"] if response.status_code == 200 else ""
+
+        deadline = time.monotonic() + 10
+        while serving() != "home 1.0" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert serving() == "home 1.0"
+        redis_node.stop()
+        approve = (
+            "from contracts import services; from contracts.models import ContractVersion; "
+            "from django.contrib.auth import get_user_model; "
+            "v = ContractVersion.objects.get(status='submitted'); "
+            "manager = get_user_model().objects.get(username='release-manager'); "
+            "services.Approve(manager, v).execute()"
+        )
+        result = manage("shell", "-c", approve, env=env)
+        assert result.returncode == 0, result.stderr
+        # The acceptance bound (5 s); the database poll runs every DB_POLL_SECONDS.
+        approved_at = time.monotonic()
+        while serving() != "home 1.1" and time.monotonic() - approved_at < 5:
+            time.sleep(0.05)
+        assert serving() == "home 1.1"
+        # Still in rotation: the cache's outage is reported, not a reason to be unready.
+        assert httpx.get(f"{bff.url}/readyz", timeout=5).status_code == 200
