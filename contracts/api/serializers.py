@@ -347,6 +347,13 @@ def predecessor_of(version: ContractVersion) -> ContractVersion | None:
     )  # fmt: skip
 
 
+class RemapSerializer(serializers.Serializer):
+    """A whitelisted source the code no longer declares, and the field that can feed it."""
+
+    rule = serializers.CharField(help_text="SECTION.SOURCE of the approved rule")
+    source = serializers.CharField(help_text="the declared field that feeds the same output")
+
+
 class FindingSerializer(serializers.Serializer):
     """One finding of the deploy gate, as ``contracts check --format json`` prints it."""
 
@@ -359,7 +366,12 @@ class FindingSerializer(serializers.Serializer):
     closestApproved = serializers.CharField(allow_null=True)
     compatibility = serializers.ChoiceField(choices=["additive", "breaking"], allow_null=True)
     changes = ChangeSerializer(many=True)
-    propose = serializers.CharField()
+    remaps = RemapSerializer(many=True)
+    nextMajor = serializers.IntegerField(allow_null=True)
+    supersededBy = serializers.IntegerField(allow_null=True)
+    proposes = serializers.CharField(allow_null=True)
+    propose = serializers.CharField(allow_null=True)
+    hint = serializers.CharField(allow_null=True)
 
 
 class CheckResultSerializer(serializers.Serializer):

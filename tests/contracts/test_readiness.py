@@ -110,4 +110,8 @@ def test_an_instance_without_a_snapshot_is_not_ready(demo, monkeypatch) -> None:
     monkeypatch.setattr(registry, "loader", database_down)
     status, contracts = readyz()
     assert status == 503
-    assert contracts == {"ok": False, "error": "ConnectionError: database unreachable"}
+    assert contracts == {
+        "ok": False,
+        "critical": True,
+        "error": "ConnectionError: database unreachable",
+    }

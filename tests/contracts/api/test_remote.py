@@ -134,3 +134,20 @@ def test_findings_survive_the_trip_through_json(demo, settings) -> None:
         findings = evaluate()
         assert findings
         assert [Finding.from_dict(f.as_dict()) for f in findings] == findings
+
+
+def test_every_propose_command_the_remote_gate_prints_works_remotely(registry) -> None:
+    token = new_token(registry, "--user", "mobile-dev", "--scopes", "check,propose",
+                      "--client", "mobile")  # fmt: skip
+    renamed = "tests.contracts.code_doubles.RENAMED_UPSTREAM"
+    with LiveBFF(production(registry), migrate=False) as server:
+        check = manage("contracts", "check", "--format", "json", "--registry", server.url,
+                       env=ci_env(token, renamed))  # fmt: skip
+        assert check.returncode == 1
+        commands = [f["propose"] for f in json.loads(check.stdout)["findings"] if f["propose"]]
+        assert any("--remap user.avatarUrl=profileImageUrl" in c for c in commands), commands
+        for command in commands:
+            args = command.split("manage.py ", 1)[1].split()
+            proposed = manage(*args, "--registry", server.url, env=ci_env(token, renamed))
+            assert proposed.returncode == 0, (command, proposed.stderr)
+            assert "[remap]" in proposed.stdout
