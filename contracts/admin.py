@@ -20,22 +20,28 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from aggregation.usage import Usage
 from contracts import services
 from contracts.models import (
+    WORKFLOW,
     Client,
     ContractVersion,
     Endpoint,
     FieldRule,
+    LifecycleProposal,
     MajorVersion,
+    ProposalKind,
+    ProposalStatus,
     ReviewQueue,
     Status,
 )
-from contracts.paths import RuleError, leaf_paths, parse
+from contracts.paths import RuleError, leaf_paths, parse, sensitivity
 from contracts.preview import preview
-from contracts.schema import EndpointSpec, Rule
+from contracts.schema import INTERNAL, PERSONAL, EndpointSpec, Rule
 
 admin.site.site_header = "BFF contract registry"
 admin.site.site_title = "BFF contract registry"
@@ -54,6 +60,8 @@ class RegistryAdmin(SimpleHistoryAdmin):
     """
 
     client_lookup = "client__name"
+    # Shows an empty foreign key as "-", not simple-history's "Deleted user (pk=None)".
+    object_history_list_template = "admin/contracts/history_list.html"
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -118,18 +126,37 @@ def _short(label: str, limit: int = 32) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
+SENSITIVITY_LABELS = {INTERNAL: " · internal", PERSONAL: " · personal data"}
+
+
 def field_choices(spec: EndpointSpec) -> list:
-    """The field picker's options: exactly the fields the code's source schemas declare."""
+    """The field picker's options: exactly the fields the code's source schemas declare,
+    internal and personal ones labelled so."""
     return [
         (
             section.name,
             [
-                (f"{section.name}:{p}", f"{section.name}.{p} ({t})")
+                (
+                    f"{section.name}:{p}",
+                    f"{section.name}.{p} ({t})"
+                    + SENSITIVITY_LABELS.get(sensitivity(section.source, p), ""),
+                )
                 for p, t in leaf_paths(section.source)
             ],
         )
         for section in spec.sections
     ]
+
+
+def when(value) -> str:
+    """Every date the registry shows, in the one admin format (bff_project/formats)."""
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "-"
+
+
+def usage_cells(usage: Usage | None) -> tuple[str, str, str]:
+    if usage is None:
+        return ("-", "-", "-")
+    return (str(usage.last_24h), str(usage.last_7d), when(usage.last_seen))
 
 
 class FieldRuleForm(forms.ModelForm):
@@ -254,8 +281,20 @@ class NewDraftForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[
+            ("approve", "Approve"),
+            ("request_changes", "Request changes"),
+            ("reject", "Reject"),
+        ]
+    )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    internal_override = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Reason to let internal fields through",
+        help_text="Only when this external contract must carry fields marked internal.",
+    )
 
 
 def _changes_table(changes: list[dict] | None) -> str:
@@ -285,19 +324,67 @@ def _changes_table(changes: list[dict] | None) -> str:
     )
 
 
+def _version_link(version: ContractVersion | None) -> str:
+    if version is None:
+        return "-"
+    return format_html(
+        '<a href="{}">{}</a>',
+        reverse("admin:contracts_contractversion_change", args=[version.pk]),
+        version.label,
+    )
+
+
+def _is_live(version: ContractVersion) -> bool:
+    """Whether this is the version its major serves (the newest approved one)."""
+    if version.status != Status.APPROVED:
+        return False
+    latest = services.latest_approved(version.major)
+    return latest is not None and latest.pk == version.pk
+
+
+def usage_table(major: MajorVersion, *, highlight: int | None = None) -> str:
+    """Traffic of a major and each of its minors: last 24 h, 7 d, last seen."""
+    if major.number is None:
+        return format_html("<p>{}</p>", "No traffic: this major has no approved version yet.")
+    total, per_minor = services.major_usage(major)
+    rows = [
+        (
+            "usage-total",
+            f"{major.label} (all minors)",
+            *usage_cells(total),
+        )
+    ]
+    for minor, usage in sorted(per_minor.items()):
+        css = "usage-minor usage-highlight" if minor == highlight else "usage-minor"
+        rows.append((css, f"{major.number}.{minor}", *usage_cells(usage)))
+    body = format_html_join(
+        "",
+        '<tr class="{}"><td>{}</td><td class="usage-24h">{}</td><td class="usage-7d">{}</td>'
+        '<td class="usage-seen">{}</td></tr>',
+        rows,
+    )
+    return format_html(
+        '<table class="usage"><thead><tr><th>version</th><th>last 24 h</th><th>last 7 d</th>'
+        "<th>last seen</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+def _in_use_warning(usage: Usage, what: str) -> str:
+    if not usage.in_use:
+        return ""
+    return (
+        f"{what} is still in use: {usage.last_7d} requests in the last 7 days, "
+        f"the last at {when(usage.last_seen)}."
+    )
+
+
 @admin.register(ContractVersion)
 class ContractVersionAdmin(RegistryAdmin):
     client_lookup = "major__endpoint__client__name"
     inlines = [FieldRuleInline]
-    list_display = [
-        "endpoint_name",
-        "version_label",
-        "status",
-        "author",
-        "approver",
-        "submitted_at",
-        "reviewed_at",
-    ]
+    # Few, narrow columns: the list must fit a laptop screen without scrolling sideways.
+    list_display = ["endpoint_name", "version_label", "status", "author", "updated"]
     # Related-only filters: a team must not even see the names of other clients' endpoints.
     list_filter = [
         "status",
@@ -326,6 +413,7 @@ class ContractVersionAdmin(RegistryAdmin):
                 "fields": [
                     "approver",
                     "review_comment",
+                    "internal_override",
                     "classified_diff",
                     "fingerprint",
                     "created_at",
@@ -357,11 +445,16 @@ class ContractVersionAdmin(RegistryAdmin):
         )
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is None or obj.status != Status.DRAFT:
+        if obj is None or "delete" not in services.allowed_actions(request.user, obj):
             return False
-        return services.can_edit_client(request.user, obj.major.endpoint.client.name) and (
-            super().has_delete_permission(request, obj) or obj.author_id == request.user.pk
-        )
+        return super().has_delete_permission(request, obj) or obj.author_id == request.user.pk
+
+    def delete_model(self, request, obj) -> None:
+        services.DeleteDraft(request.user, obj).execute()
+
+    def delete_queryset(self, request, queryset) -> None:
+        for version in queryset:
+            services.DeleteDraft(request.user, version).execute()
 
     def get_readonly_fields(self, request, obj=None):
         editable = {"change_summary"} if self.has_change_permission(request, obj) else set()
@@ -376,7 +469,14 @@ class ContractVersionAdmin(RegistryAdmin):
 
     @admin.display(description="version")
     def version_label(self, obj: ContractVersion) -> str:
+        if _is_live(obj):
+            return format_html('{} <span class="live-marker" title="{}">live</span>',
+                               obj.label, "the version its major serves")  # fmt: skip
         return obj.label
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: ContractVersion) -> str:
+        return when(obj.updated_at)
 
     def live_preview(self, obj: ContractVersion) -> str:
         """The draft's preview panel; preview.js refreshes it as the rules are edited."""
@@ -405,21 +505,23 @@ class ContractVersionAdmin(RegistryAdmin):
     def classified_diff(self, obj: ContractVersion) -> str:
         if obj.status == Status.DRAFT:
             return format_html("<p>{}</p>", "Shown live in the preview below the rules.")
-        baseline = services.baseline_for(obj) if obj.status != Status.APPROVED else obj.based_on
+        if obj.status == Status.SUBMITTED:
+            # Against what is approved now, not what was approved at submission.
+            baseline = services.baseline_for(obj)
+            changes = services.serialise_changes(services.changes_between(baseline, obj.shape))
+        else:
+            baseline, changes = obj.based_on, obj.diff
         against = f"against {baseline.label}" if baseline else "first version"
-        return format_html("<p>{}</p>{}", against, _changes_table(obj.diff))
+        return format_html("<p>{}</p>{}", against, _changes_table(changes))
 
     @admin.display(description="audit trail")
     def audit_trail(self, obj: ContractVersion) -> str:
         entries = []
         for record in obj.history.select_related("history_user").order_by("history_date"):
-            entries.append(
-                (
-                    record.history_date,
-                    record.history_user,
-                    f"version {record.get_history_type_display().lower()}: status {record.status}",
-                )
-            )
+            what = f"version {record.get_history_type_display().lower()}: status {record.status}"
+            if record.history_change_reason:
+                what += f" ({record.history_change_reason})"
+            entries.append((record.history_date, record.history_user, what))
         for record in FieldRule.history.filter(version_id=obj.pk).select_related("history_user"):
             action = {"+": "added", "~": "changed", "-": "removed"}[record.history_type]
             entries.append(
@@ -429,51 +531,50 @@ class ContractVersionAdmin(RegistryAdmin):
                     f"rule {action}: {record.section}.{record.source_path} → {record.output_name}",
                 )
             )
+        for record in LifecycleProposal.history.filter(version_id=obj.pk).select_related(
+            "history_user", "proposer", "reviewer"
+        ):
+            reviewer = f", reviewer {record.reviewer}" if record.reviewer_id else ""
+            entries.append(
+                (
+                    record.history_date,
+                    record.history_user,
+                    f"retirement {record.status}: proposed by {record.proposer}{reviewer}",
+                )
+            )
         entries.sort(key=lambda entry: entry[0])
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (timezone.localtime(when).strftime("%Y-%m-%d %H:%M:%S"), who or "-", what)
-                for when, who, what in entries
-            ),
+            ((when(at), who or "-", what) for at, who, what in entries),
         )
         return format_html('<table class="audit"><tbody>{}</tbody></table>', rows)
 
     # -- workflow views
 
     def get_urls(self):
+        views = {
+            "preview": self.preview_view,
+            "review": self.review_view,
+            "new-draft": self.new_draft_view,
+            "retire": self.retire_view,
+            "workflow": self.workflow_view,
+        }
         own = [
             path(
-                "<int:pk>/preview/",
-                self.admin_site.admin_view(self.preview_view),
-                name="contracts_contractversion_preview",
-            ),
-            path(
-                "<int:pk>/submit/",
-                self.admin_site.admin_view(self.submit_view),
-                name="contracts_contractversion_submit",
-            ),
-            path(
-                "<int:pk>/review/",
-                self.admin_site.admin_view(self.review_view),
-                name="contracts_contractversion_review",
-            ),
-            path(
-                "<int:pk>/new-draft/",
-                self.admin_site.admin_view(self.new_draft_view),
-                name="contracts_contractversion_new_draft",
-            ),
-            path(
-                "<int:pk>/retire/",
-                self.admin_site.admin_view(self.retire_view),
-                name="contracts_contractversion_retire",
-            ),
+                f"<int:pk>/{name}/",
+                self.admin_site.admin_view(view),
+                name=f"contracts_contractversion_{name.replace('-', '_')}",
+            )
+            for name, view in views.items()
         ]
         return own + super().get_urls()
 
     def _visible(self, request, pk: int) -> ContractVersion:
         return get_object_or_404(self.get_queryset(request), pk=pk)
+
+    def _back(self, pk: int) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:contracts_contractversion_change", args=[pk]))
 
     def preview_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         """Live preview of the rules currently in the form (not yet saved)."""
@@ -500,38 +601,71 @@ class ContractVersionAdmin(RegistryAdmin):
             data["changes"] = services.serialise_changes(changes)
         return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
 
-    def submit_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def _submit(self, request: HttpRequest, version: ContractVersion) -> None:
+        action = services.SubmitForReview(request.user, version)
+        try:
+            action.execute()
+        except services.ActionError as exc:
+            self.message_user(request, f"Saved, not submitted: {exc}", messages.ERROR)
+            return
+        self.message_user(
+            request, f"{version.major.endpoint} draft submitted for review.", messages.SUCCESS
+        )
+        for warning in action.warnings:
+            self.message_user(request, f"Note: {warning}.", messages.WARNING)
+
+    def response_change(self, request, obj):
+        # The Submit button posts the change form itself: pending rule edits are saved
+        # first (save_model, save_formset), then the saved draft is submitted.
+        if "_submit" in request.POST:
+            self._submit(request, obj)
+            return self._back(obj.pk)
+        return super().response_change(request, obj)
+
+    def workflow_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The team's steps on a version: withdraw, update from the new base."""
         version = self._visible(request, pk)
         if request.method != "POST":
-            return HttpResponseRedirect(
-                reverse("admin:contracts_contractversion_change", args=[pk])
-            )
+            return self._back(pk)
+        step = request.POST.get("step", "")
+        actions = {"withdraw": services.Withdraw, "update_from_base": services.UpdateFromBase}
+        if step not in actions:
+            return self._back(pk)
         try:
-            services.SubmitForReview(request.user, version).execute()
+            actions[step](request.user, version).execute()
         except services.ActionError as exc:
-            self.message_user(request, f"Not submitted: {exc}", messages.ERROR)
+            self.message_user(request, f"Not done: {exc}", messages.ERROR)
         else:
-            self.message_user(
-                request, f"{version.major.endpoint} draft submitted for review.", messages.SUCCESS
-            )
-        return HttpResponseRedirect(reverse("admin:contracts_contractversion_change", args=[pk]))
+            self.message_user(request, f"{WORKFLOW[step].label}: done.", messages.SUCCESS)
+        return self._back(pk)
 
     def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = self._visible(request, pk)
         if not services.is_release_manager(request.user):
-            raise PermissionDenied
+            raise PermissionDenied("Only release managers review contract versions.")
         form = ReviewForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             decision = form.cleaned_data["decision"]
             comment = form.cleaned_data["comment"]
             try:
                 if decision == "approve":
-                    done = services.Approve(request.user, version, comment=comment).execute()
+                    done = services.Approve(
+                        request.user,
+                        version,
+                        comment=comment,
+                        internal_override=form.cleaned_data["internal_override"],
+                    ).execute()
                     self.message_user(
                         request,
                         f"Approved as {done.label}; serving within a second.",
                         messages.SUCCESS,
                     )
+                elif decision == "request_changes":
+                    services.RequestChanges(request.user, version, comment=comment).execute()
+                    self.message_user(
+                        request, "Changes requested; the draft is back with its team.",
+                        messages.SUCCESS,
+                    )  # fmt: skip
                 else:
                     services.Reject(request.user, version, comment=comment).execute()
                     self.message_user(request, "Rejected.", messages.SUCCESS)
@@ -544,18 +678,15 @@ class ContractVersionAdmin(RegistryAdmin):
             "title": f"Review {version}",
             "version": version,
             "form": form,
-            "diff": self.classified_diff(version),
-            "rules": services.rules_of(version),
             "opts": self.model._meta,
+            **review_facts(version),
         }
         return TemplateResponse(request, "admin/contracts/contractversion/review.html", context)
 
     def new_draft_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = self._visible(request, pk)
         if request.method != "POST":
-            return HttpResponseRedirect(
-                reverse("admin:contracts_contractversion_change", args=[pk])
-            )
+            return self._back(pk)
         try:
             draft = services.CreateDraft(
                 request.user,
@@ -565,24 +696,40 @@ class ContractVersionAdmin(RegistryAdmin):
             ).execute()
         except services.ActionError as exc:
             self.message_user(request, f"No draft created: {exc}", messages.ERROR)
-            return HttpResponseRedirect(
-                reverse("admin:contracts_contractversion_change", args=[pk])
-            )
+            return self._back(pk)
         self.message_user(request, f"Draft created from {version.label}.", messages.SUCCESS)
-        return HttpResponseRedirect(
-            reverse("admin:contracts_contractversion_change", args=[draft.pk])
-        )
+        return self._back(draft.pk)
 
     def retire_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Propose retiring a version, showing what clients would receive; confirm or
+        decline another release manager's proposal."""
         version = self._visible(request, pk)
+        if not services.is_release_manager(request.user):
+            raise PermissionDenied("Only release managers retire contract versions.")
+        pending = LifecycleProposal.objects.filter(
+            version=version, kind=ProposalKind.RETIRE_VERSION, status=ProposalStatus.PENDING
+        ).first()
         if request.method == "POST":
-            try:
-                services.Retire(request.user, version).execute()
-            except services.ActionError as exc:
-                self.message_user(request, f"Not retired: {exc}", messages.ERROR)
-            else:
-                self.message_user(request, f"{version} retired.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:contracts_contractversion_change", args=[pk]))
+            done = lifecycle_post(
+                self, request, pending, lambda reason: services.ProposeRetirement(
+                    request.user, version, reason=reason
+                ),
+            )  # fmt: skip
+            if done:
+                return HttpResponseRedirect(request.path)
+        major = version.major
+        _, per_minor = services.major_usage(major)
+        warning = _in_use_warning(per_minor.get(version.minor, Usage()), version.label)
+        effect = services.retirement_effect(version) if version.status == Status.APPROVED else ""
+        context = lifecycle_context(
+            self, request, title=f"Retire {version}", subject=_version_link(version),
+            effect=effect, usage=usage_table(major, highlight=version.minor), warning=warning,
+            pending=pending, can_propose=version.status == Status.APPROVED and pending is None,
+            proposals=LifecycleProposal.objects.filter(version=version),
+            propose_label="Propose retiring this version", form=None,
+            back=reverse("admin:contracts_contractversion_change", args=[pk]),
+        )  # fmt: skip
+        return TemplateResponse(request, "admin/contracts/lifecycle.html", context)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
         if not self.has_add_permission(request):
@@ -602,9 +749,7 @@ class ContractVersionAdmin(RegistryAdmin):
             except services.ActionError as exc:
                 form.add_error(None, str(exc))
             else:
-                return HttpResponseRedirect(
-                    reverse("admin:contracts_contractversion_change", args=[draft.pk])
-                )
+                return self._back(draft.pk)
         context = {
             **self.admin_site.each_context(request),
             "title": "New contract draft",
@@ -617,16 +762,14 @@ class ContractVersionAdmin(RegistryAdmin):
         version = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if version is not None:
+            allowed = services.allowed_actions(request.user, version)
+            if version.status == Status.SUBMITTED and services.is_release_manager(request.user):
+                allowed.add("review")
             extra.update(
-                can_submit=version.status == Status.DRAFT
-                and services.can_edit_client(request.user, version.major.endpoint.client.name),
-                can_review=version.status == Status.SUBMITTED
-                and services.is_release_manager(request.user),
-                can_draft_from=version.status in (Status.APPROVED, Status.RETIRED, Status.REJECTED)
-                and services.can_edit_client(request.user, version.major.endpoint.client.name),
-                can_retire=version.status == Status.APPROVED
-                and services.is_release_manager(request.user),
+                allowed=allowed,
                 version=version,
+                is_live=_is_live(version),
+                notices=version_notices(version),
                 preview_panel=self.live_preview(version) if version.status == Status.DRAFT else "",
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
@@ -642,6 +785,138 @@ class ContractVersionAdmin(RegistryAdmin):
             rule.save()
 
 
+def version_notices(version: ContractVersion) -> list[str]:
+    """What the page should say before anyone acts on this version."""
+    notices = []
+    if version.status == Status.DRAFT and version.review_comment:
+        notices.append(f"Changes requested: {version.review_comment}")
+    if version.status in (Status.DRAFT, Status.SUBMITTED):
+        baseline = services.baseline_for(version)
+        if baseline is not None and version.based_on_id not in (None, baseline.pk):
+            notices.append(
+                f"{baseline.label} was approved since this version was started from "
+                f"{version.based_on.label}: update it from the new base."
+            )
+        shape = version.shape if version.status == Status.SUBMITTED else None
+        notices += [f"Note: {w}." for w in services.workflow_warnings(version, shape)]
+        spec = _spec(version)
+        client = version.major.endpoint.client.name
+        if spec is not None and client in services.EXTERNAL_CLIENTS:
+            internal = services.internal_fields(spec, services.rules_of(version))
+            if internal:
+                notices.append(
+                    f"{', '.join(internal)}: internal, and {client} is an external client. "
+                    "A release manager must override this with a reason at review."
+                )
+    return notices
+
+
+def review_facts(version: ContractVersion) -> dict:
+    """Everything a release manager weighs, computed now (the base may have moved)."""
+    spec = _spec(version)
+    baseline = services.baseline_for(version)
+    rules = services.rules_of(version)
+    facts: dict = {
+        "baseline": baseline,
+        "baseline_link": _version_link(baseline),
+        "draft_link": _version_link(version),
+        "next_label": services.next_label(version),
+        "notices": version_notices(version),
+        "usage": usage_table(baseline.major) if baseline else "",
+        "same_major": baseline is not None and baseline.major_id == version.major_id,
+    }
+    if version.shape is not None:
+        changes = services.changes_between(baseline, version.shape)
+        facts["diff"] = _changes_table(services.serialise_changes(changes))
+        facts["compatibility"] = (
+            str(services.classify(changes)) if changes else ("first version" if not baseline
+                                                            else "no change")
+        )  # fmt: skip
+        facts["moved"] = baseline is not None and version.based_on_id not in (None, baseline.pk)
+    if spec is None:
+        return facts
+    after = preview(spec, rules)
+    before = preview(spec, services.rules_of(baseline)) if baseline else None
+    facts["after_payload"] = json.dumps(after.get("payload"), indent=2, ensure_ascii=False)
+    facts["after_bytes"] = after.get("payloadBytes")
+    if before is not None and "payloadBytes" in before and "payloadBytes" in after:
+        delta = after["payloadBytes"] - before["payloadBytes"]
+        facts["before_payload"] = json.dumps(before["payload"], indent=2, ensure_ascii=False)
+        facts["before_bytes"] = before["payloadBytes"]
+        facts["size_delta"] = f"{delta:+d} bytes"
+        facts["size_percent"] = f"{100 * delta / before['payloadBytes']:+.1f} %"
+    facts["rules"] = [
+        {
+            "field": f"{rule.section}.{rule.source}",
+            "output": rule.output_path,
+            "type": services.json_type_of(spec, rule),
+            "sensitivity": _sensitivity_of(spec, rule),
+        }
+        for rule in rules
+    ]
+    facts["internal"] = (
+        services.internal_fields(spec, rules)
+        if version.major.endpoint.client.name in services.EXTERNAL_CLIENTS
+        else []
+    )
+    return facts
+
+
+def _sensitivity_of(spec: EndpointSpec, rule: Rule) -> str:
+    section = spec.section(rule.section)
+    try:
+        return sensitivity(section.source, rule.source) if section else ""
+    except RuleError:
+        return ""
+
+
+class ProposeForm(forms.Form):
+    reason = forms.CharField(max_length=300, required=False)
+
+
+class DeprecateForm(ProposeForm):
+    sunset_at = forms.DateTimeField(
+        label="Sunset (UTC)",
+        help_text="After this moment the major answers 410.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+def lifecycle_context(model_admin, request, **facts) -> dict:
+    pending = facts["pending"]
+    user = request.user
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "can_confirm": pending is not None and pending.proposer_id != user.pk,
+        "is_proposer": pending is not None and pending.proposer_id == user.pk,
+        **facts,
+    }
+
+
+def lifecycle_post(model_admin, request, pending, propose) -> bool:
+    """Handle propose / confirm / decline; True when done (the page then redirects)."""
+    step = request.POST.get("step")
+    comment = request.POST.get("comment", "")
+    try:
+        if step == "propose":
+            propose(request.POST.get("reason", ""))
+            model_admin.message_user(
+                request,
+                "Proposed. Another release manager must confirm it before clients see it.",
+                messages.SUCCESS,
+            )
+        elif step in ("confirm", "decline") and pending is not None:
+            action = services.ConfirmProposal if step == "confirm" else services.DeclineProposal
+            done = action(request.user, pending, comment=comment).execute()
+            model_admin.message_user(request, f"Proposal {done.status}.", messages.SUCCESS)
+        else:
+            return False
+    except services.ActionError as exc:
+        model_admin.message_user(request, f"Not done: {exc}", messages.ERROR)
+    return True
+
+
 @admin.register(ReviewQueue)
 class ReviewQueueAdmin(admin.ModelAdmin):
     """Submitted versions waiting for a release manager."""
@@ -650,7 +925,7 @@ class ReviewQueueAdmin(admin.ModelAdmin):
         "endpoint_name",
         "proposed",
         "author",
-        "submitted_at",
+        "submitted",
         "compatibility",
         "review_link",
     ]
@@ -681,7 +956,11 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
     @admin.display(description="proposed for")
     def proposed(self, obj) -> str:
-        return f"v{obj.major.number}"
+        return obj.major.label
+
+    @admin.display(description="submitted", ordering="submitted_at")
+    def submitted(self, obj) -> str:
+        return when(obj.submitted_at)
 
     @admin.display(description="changes")
     def compatibility(self, obj) -> str:
@@ -696,6 +975,44 @@ class ReviewQueueAdmin(admin.ModelAdmin):
             '<a class="button" href="{}">Review</a>',
             reverse("admin:contracts_contractversion_review", args=[obj.pk]),
         )
+
+
+@admin.register(LifecycleProposal)
+class LifecycleProposalAdmin(RegistryAdmin):
+    """Proposed retirements and deprecations, and who proposed and confirmed each."""
+
+    client_lookup = "major__endpoint__client__name"
+    list_display = ["__str__", "effect", "proposer", "reviewer", "created", "decision_link"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["major__endpoint__client", "version", "proposer", "reviewer"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return services.is_release_manager(request.user)
+
+    def has_module_permission(self, request) -> bool:
+        return services.is_release_manager(request.user)
+
+    @admin.display(description="proposed", ordering="created_at")
+    def created(self, obj) -> str:
+        return when(obj.created_at)
+
+    @admin.display(description="")
+    def decision_link(self, obj) -> str:
+        if obj.kind == ProposalKind.RETIRE_VERSION:
+            url = reverse("admin:contracts_contractversion_retire", args=[obj.version_id])
+        else:
+            url = reverse("admin:contracts_majorversion_deprecate", args=[obj.major_id])
+        label = "Decide" if obj.status == ProposalStatus.PENDING else "View"
+        return format_html('<a class="button" href="{}">{}</a>', url, label)
 
 
 @admin.register(Client)
@@ -715,32 +1032,91 @@ class EndpointAdmin(RegistryAdmin):
         "cache_ttl_seconds",
         "cache_jitter_percent",
         "cache_stale_grace_seconds",
+        "versions_link",
     ]
     list_filter = [("client", admin.RelatedOnlyFieldListFilter)]
-    readonly_fields = ["client", "name"]
+    readonly_fields = ["client", "name", "versions_and_traffic"]
+    fields = [
+        "client",
+        "name",
+        "description",
+        "cache_scope",
+        "cache_ttl_seconds",
+        "cache_jitter_percent",
+        "cache_stale_grace_seconds",
+        "versions_and_traffic",
+    ]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         services.bump_generation()
 
+    @admin.display(description="versions")
+    def versions_link(self, obj: Endpoint) -> str:
+        url = reverse("admin:contracts_contractversion_changelist")
+        return format_html('<a href="{}?major__endpoint__id__exact={}">{}</a>', url, obj.pk,
+                           "versions")  # fmt: skip
 
-class DeprecateForm(forms.Form):
-    sunset_at = forms.DateTimeField(
-        help_text="After this moment the major answers 410.",
-        widget=forms.DateTimeInput(attrs={"form": "deprecate"}),
-    )
+    @admin.display(description="versions and traffic")
+    def versions_and_traffic(self, obj: Endpoint) -> str:
+        if obj.pk is None:
+            return "-"
+        parts = [
+            format_html('<p><a href="{}?major__endpoint__id__exact={}" id="endpoint-versions">{}'
+                        "</a></p>", reverse("admin:contracts_contractversion_changelist"),
+                        obj.pk, "All versions of this endpoint")
+        ]  # fmt: skip
+        for major in obj.majors.exclude(number=None).order_by("number"):
+            versions = major.versions.filter(status__in=(Status.APPROVED, Status.RETIRED))
+            links = format_html_join(
+                ", ",
+                "{}{}",
+                (
+                    (_version_link(v), " (live)" if _is_live(v) else f" ({v.status})")
+                    for v in versions.order_by("minor")
+                ),
+            )
+            parts.append(
+                format_html(
+                    '<h3><a href="{}">{}</a>{}</h3><p>{}</p>{}',
+                    reverse("admin:contracts_majorversion_change", args=[major.pk]),
+                    major.label,
+                    f", sunset {when(major.sunset_at)}" if major.sunset_at else "",
+                    links,
+                    usage_table(major),
+                )
+            )
+        return format_html_join("", "{}", ((part,) for part in parts))
 
 
 @admin.register(MajorVersion)
 class MajorVersionAdmin(RegistryAdmin):
     client_lookup = "endpoint__client__name"
-    list_display = ["__str__", "deprecated_at", "sunset_at"]
+    list_display = ["__str__", "deprecated", "sunset"]
     list_filter = [("endpoint__client", admin.RelatedOnlyFieldListFilter)]
-    readonly_fields = ["endpoint", "number", "deprecated_at", "sunset_at"]
+    readonly_fields = ["endpoint", "number", "deprecated_at", "sunset_at", "traffic"]
     change_form_template = "admin/contracts/majorversion/change_form.html"
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # every field is read-only: lifecycle changes are proposals
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(number=None)
+
+    @admin.display(description="deprecated", ordering="deprecated_at")
+    def deprecated(self, obj) -> str:
+        return when(obj.deprecated_at)
+
+    @admin.display(description="sunset", ordering="sunset_at")
+    def sunset(self, obj) -> str:
+        return when(obj.sunset_at)
+
+    @admin.display(description="traffic")
+    def traffic(self, obj) -> str:
+        return usage_table(obj)
 
     def get_urls(self):
         own = [
@@ -755,23 +1131,37 @@ class MajorVersionAdmin(RegistryAdmin):
     def deprecate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         major = get_object_or_404(self.get_queryset(request), pk=pk)
         if not services.is_release_manager(request.user):
-            raise PermissionDenied
-        form = DeprecateForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.DeprecateMajor(
-                    request.user, major, sunset_at=form.cleaned_data["sunset_at"]
-                ).execute()
-            except services.ActionError as exc:
-                self.message_user(request, f"Not deprecated: {exc}", messages.ERROR)
-            else:
-                self.message_user(request, f"{major} deprecated.", messages.SUCCESS)
-        elif request.method == "POST":
-            self.message_user(request, "Give a valid sunset date and time.", messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:contracts_majorversion_change", args=[pk]))
+            raise PermissionDenied("Only release managers deprecate major versions.")
+        pending = LifecycleProposal.objects.filter(
+            major=major, kind=ProposalKind.DEPRECATE_MAJOR, status=ProposalStatus.PENDING
+        ).first()
+        form = DeprecateForm(request.POST if request.POST.get("step") == "propose" else None)
+
+        def propose(reason: str):
+            if not form.is_valid():
+                raise services.ActionError("give a valid sunset date and time")
+            return services.ProposeDeprecation(
+                request.user, major, sunset_at=form.cleaned_data["sunset_at"], reason=reason
+            ).execute()
+
+        if request.method == "POST" and lifecycle_post(self, request, pending, propose):
+            return HttpResponseRedirect(request.path)
+        total, _ = services.major_usage(major)
+        effect = pending.effect if pending else (
+            f"{major.label} responses will carry Deprecation and Sunset headers; after the "
+            "sunset its URLs answer 410 (the exact effect is shown once proposed)"
+        )  # fmt: skip
+        context = lifecycle_context(
+            self, request, title=f"Deprecate {major}", subject=major.label, effect=effect,
+            usage=usage_table(major), warning=_in_use_warning(total, major.label),
+            pending=pending, can_propose=pending is None, form=form,
+            proposals=major.proposals.filter(kind=ProposalKind.DEPRECATE_MAJOR),
+            propose_label="Propose deprecation",
+            back=reverse("admin:contracts_majorversion_change", args=[pk]),
+        )  # fmt: skip
+        return TemplateResponse(request, "admin/contracts/lifecycle.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = dict(extra_context or {})
         extra["can_deprecate"] = services.is_release_manager(request.user)
-        extra["deprecate_form"] = DeprecateForm()
         return super().change_view(request, object_id, form_url, extra_context=extra)

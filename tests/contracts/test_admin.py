@@ -77,7 +77,9 @@ def test_end_to_end_flow_from_draft_to_served_version(
     page = dev.get(change_url(draft))
     assert page.status_code == 200
     assert b"user.avatarUrl (string|null)" in page.content  # the field picker
-    assert b"user.fraudScore (number)" in page.content  # declared, offered, not picked
+    # Declared, offered, labelled: internal and personal fields say so in the picker.
+    assert "user.fraudScore (number) · internal".encode() in page.content
+    assert "user.email (string) · personal data".encode() in page.content
     assert b"contract-preview" in page.content
     assert b"Sample payload" in page.content or b"preview-size" in page.content
 
@@ -89,11 +91,11 @@ def test_end_to_end_flow_from_draft_to_served_version(
     assert preview["payload"]["user"] == {"userId": "usr_9821", "email": "tara.9821@example.com"}
     assert 0 < preview["payloadBytes"] < preview["rawBytes"]
 
-    response = dev.post(change_url(draft), add_rule(form_data(page), "user:email"))
+    # Submit posts the change form: the rule added but not yet saved is saved, then submitted.
+    response = dev.post(change_url(draft), {**add_rule(form_data(page), "user:email"),
+                                            "_submit": "1"})  # fmt: skip
     assert response.status_code == 302, response.context and response.context.get("errors")
     assert draft.rules.filter(section="user", source_path="email").exists()
-
-    response = dev.post(reverse("admin:contracts_contractversion_submit", args=[draft.pk]))
     draft.refresh_from_db()
     assert draft.status == Status.SUBMITTED
     assert [c["kind"] for c in draft.diff] == ["field_added"]
@@ -225,11 +227,8 @@ def test_breaking_change_in_same_major_is_refused_on_submit(draft) -> None:
         k.split("-")[1] for k, v in data.items() if k.endswith("-id") and v == str(avatar.pk)
     )
     data[f"rules-{index}-DELETE"] = "on"
-    assert dev.post(change_url(draft), data).status_code == 302
-    response = dev.post(
-        reverse("admin:contracts_contractversion_submit", args=[draft.pk]), follow=True
-    )
-    assert b"breaking changes cannot go into v1" in response.content
+    response = dev.post(change_url(draft), {**data, "_submit": "1"}, follow=True)
+    assert b"Saved, not submitted: breaking changes cannot go into v1" in response.content
     draft.refresh_from_db()
     assert draft.status == Status.DRAFT
 

@@ -1,4 +1,5 @@
-"""``contracts check | propose | export``: the deploy gate, the bump proposal, JSON Schema."""
+"""``contracts check | propose | export``: the deploy gate, the bump proposal, JSON Schema
+(or, with ``export --usage``, each version's traffic)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,19 @@ class Command(BaseCommand):
             "--out", type=Path, default=None, help="write one file per version into this directory"
         )
         export.add_argument("--include-retired", action="store_true")
+        export.add_argument(
+            "--usage",
+            action="store_true",
+            help="write each version's requests (last 24 h, 7 d, last seen) instead",
+        )
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "check":
             self.check_contracts(options["format"])
         elif action == "propose":
             self.propose(options["client"], options["endpoint"], options["major"])
+        elif options["usage"]:
+            self.export_usage()
         else:
             self.export(options["out"], include_retired=options["include_retired"])
 
@@ -81,17 +89,30 @@ class Command(BaseCommand):
             self.stdout.write(f"  {change.compatibility:<9} {change.path}: {change.detail}")
         if version.status == Status.SUBMITTED:
             self.stdout.write(
-                f"proposed {client}/{endpoint} v{version.major.number} as version #{version.pk}; "
+                f"proposed {client}/{endpoint} {version.major.label} as version #{version.pk}; "
                 f"a release manager approves it at "
                 f"/admin/contracts/contractversion/{version.pk}/review/"
             )
         else:
             self.stdout.write(
-                f"created a draft of {client}/{endpoint} v{version.major.number} (#{version.pk}) "
+                f"created a draft of {client}/{endpoint} {version.major.label} (#{version.pk}) "
                 "with no fields yet: pick them in the admin, then submit it for review"
             )
 
     # -- export
+
+    def export_usage(self) -> None:
+        document: dict[str, dict[str, dict[str, dict]]] = {}
+        for (client, endpoint), by_version in services.usage_by_endpoint().items():
+            document.setdefault(client, {})[endpoint] = {
+                f"{major}.{minor}": {
+                    "last24h": usage.last_24h,
+                    "last7d": usage.last_7d,
+                    "lastSeen": usage.last_seen.isoformat() if usage.last_seen else None,
+                }
+                for (major, minor), usage in by_version.items()
+            }
+        self.stdout.write(json.dumps(document, indent=2, sort_keys=True))
 
     def export(self, out: Path | None, *, include_retired: bool) -> None:
         statuses = [Status.APPROVED, Status.RETIRED] if include_retired else [Status.APPROVED]
