@@ -521,6 +521,8 @@ class ContractVersionAdmin(RegistryAdmin):
             what = f"version {record.get_history_type_display().lower()}: status {record.status}"
             if record.history_change_reason:
                 what += f" ({record.history_change_reason})"
+            if record.status == Status.APPROVED and record.internal_override:
+                what += f" (internal fields let through: {record.internal_override})"
             entries.append((record.history_date, record.history_user, what))
         for record in FieldRule.history.filter(version_id=obj.pk).select_related("history_user"):
             action = {"+": "added", "~": "changed", "-": "removed"}[record.history_type]
@@ -713,7 +715,7 @@ class ContractVersionAdmin(RegistryAdmin):
             done = lifecycle_post(
                 self, request, pending, lambda reason: services.ProposeRetirement(
                     request.user, version, reason=reason
-                ),
+                ).execute(),
             )  # fmt: skip
             if done:
                 return HttpResponseRedirect(request.path)

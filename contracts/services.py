@@ -355,8 +355,6 @@ class CreateDraft(Action):
         else:
             major = self.endpoint.majors.exclude(number=None).order_by("-number").first()
         based_on = self.from_version or (latest_approved(major) if not self.new_major else None)
-        if based_on is None and major.number is None:
-            based_on = baseline_for(ContractVersion(major=major))
         version = ContractVersion(
             major=major, author=self.user, based_on=based_on, change_summary=self.summary
         )

@@ -252,3 +252,32 @@ def test_history_is_visible_in_the_admin(demo) -> None:
     assert b"release-manager" in page.content
     change_page = login("release-manager").get(change_url(approved))
     assert b"rule added: user.avatarUrl" in change_page.content
+
+
+def test_retiring_through_the_admin_is_a_proposal_another_manager_confirms(
+    demo, django_capture_on_commit_callbacks
+) -> None:
+    v1 = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    url = reverse("admin:contracts_contractversion_retire", args=[v1.pk])
+    manager = login("release-manager")
+    page = manager.get(url)
+    assert b"v1 will have no servable version: its URLs will answer 503" in page.content
+    response = manager.post(url, {"step": "propose", "reason": "moving on"}, follow=True)
+    assert b"withdraw-proposal-button" in response.content
+    assert b"confirm-button" not in response.content
+    v1.refresh_from_db()
+    assert v1.status == Status.APPROVED
+    with django_capture_on_commit_callbacks(execute=True):
+        login("admin").post(url, {"step": "confirm"})
+    v1.refresh_from_db()
+    assert v1.status == Status.RETIRED
+    assert registry.get("mobile", "home", 1) is None
+
+
+def test_a_team_member_can_neither_propose_nor_confirm_lifecycle_changes(demo) -> None:
+    v1 = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    response = login("mobile-dev").post(
+        reverse("admin:contracts_contractversion_retire", args=[v1.pk]), {"step": "propose"}
+    )
+    assert response.status_code == 403
+    assert b"Not allowed" in response.content

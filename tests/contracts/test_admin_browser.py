@@ -38,7 +38,9 @@ SERVED_WITHIN_SECONDS = 10
 
 PASSWORDS = {
     "mobile-dev": "mobile-demo-password",
+    "partner-dev": "partner-demo-password",
     "release-manager": "release-demo-password",
+    "admin": "admin-demo-password",
 }
 
 
