@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from aggregation.usage import Usage
 from contracts import services
@@ -49,6 +51,15 @@ admin.site.index_title = "Contracts, reviews and history"
 admin.site.site_url = None  # the BFF has no HTML site to link back to
 
 
+class HistoryValues(HistoricalRecordContextHelper):
+    """History changes with an empty foreign key shown as "-", not "Deleted user (pk=None)"."""
+
+    def prepare_delta_change_value(self, change, value):
+        if value is None or (isinstance(value, DeletedObject) and value.pk is None):
+            return "-"
+        return super().prepare_delta_change_value(change, value)
+
+
 class RegistryAdmin(SimpleHistoryAdmin):
     """Base of the registry's admins: each team sees its own client's rows; history is read-only.
 
@@ -60,8 +71,6 @@ class RegistryAdmin(SimpleHistoryAdmin):
     """
 
     client_lookup = "client__name"
-    # Shows an empty foreign key as "-", not simple-history's "Deleted user (pk=None)".
-    object_history_list_template = "admin/contracts/history_list.html"
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -82,6 +91,9 @@ class RegistryAdmin(SimpleHistoryAdmin):
         if sees_everything and not self.model._default_manager.filter(pk=pk).exists():
             return  # a deleted row: its history stays readable by those who see every client
         raise Http404
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return HistoryValues(self.model, historical_record)
 
     def history_view(self, request, object_id, extra_context=None):
         self._require_visible(request, object_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -281,3 +283,43 @@ def test_a_team_member_can_neither_propose_nor_confirm_lifecycle_changes(demo) -
     )
     assert response.status_code == 403
     assert b"Not allowed" in response.content
+
+
+def test_a_deprecation_is_proposed_with_the_date_picker_and_confirmed_by_another_manager(
+    demo,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contracts.models import MajorVersion
+
+    major = MajorVersion.objects.get(endpoint__client__name="partner", endpoint__name="products",
+                                     number=1)  # fmt: skip
+    url = reverse("admin:contracts_majorversion_deprecate", args=[major.pk])
+    manager = login("release-manager")
+    assert b'type="datetime-local"' in manager.get(url).content
+    sunset = timezone.now() + timedelta(days=400)
+    past = manager.post(url, {"step": "propose", "sunset_at": "2020-01-01T00:00"}, follow=True)
+    assert b"the sunset must be in the future" in past.content
+    response = manager.post(
+        url, {"step": "propose", "sunset_at": sunset.strftime("%Y-%m-%dT%H:%M")}, follow=True
+    )
+    assert b"will answer 410" in response.content
+    major.refresh_from_db()
+    assert major.sunset_at.date() != sunset.date()  # unchanged until confirmed
+    login("admin").post(url, {"step": "confirm", "comment": "ok"})
+    major.refresh_from_db()
+    assert major.sunset_at.date() == sunset.date()
+    history = login("admin").get(reverse("admin:contracts_majorversion_history", args=[major.pk]))
+    assert b"confirmed by admin" in history.content
+    assert b"Deleted user" not in history.content
+
+
+def test_history_shows_an_empty_user_as_a_dash_not_a_deleted_user(demo) -> None:
+    approved = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    page = login("release-manager").get(
+        reverse("admin:contracts_contractversion_history", args=[approved.pk])
+    )
+    assert re.search(rb"Approver:</strong>\s*-\s*(?:&nbsp;)?&rarr;", page.content)
+    assert b"Deleted user" not in page.content
