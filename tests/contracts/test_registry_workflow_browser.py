@@ -255,7 +255,10 @@ def test_a_sunset_must_be_in_the_future_with_notice(bff: LiveBFF, driver: WebDri
     """Defect 2, with the date picker."""
     major = shell(bff, "print(MajorVersion.objects.get(endpoint__name='product', number=1).pk)")
     page = f"{bff.url}/admin/contracts/majorversion/{major}/deprecate/"
-    driver.get(page)
+    driver.get(f"{bff.url}/admin/contracts/majorversion/{major}/change/")
+    link = find(driver, "#deprecate-link")
+    assert "button" in link.get_attribute("class").split()  # styled like the admin's own
+    link.click()
     picker = find(driver, "#id_sunset_at")
     assert picker.get_attribute("type") == "datetime-local"
     before = shell(bff, f"print(MajorVersion.objects.get(pk={major}).sunset_at)")
@@ -299,10 +302,27 @@ def test_permissions_history_and_forbidden_pages(bff: LiveBFF, driver: WebDriver
     driver.get(f"{bff.url}/admin/contracts/endpoint/")
     assert "mobile/home" in find(driver, "#result_list").text
     assert "web/dashboard" not in driver.find_element(By.ID, "result_list").text
+    # Cosmetics: an endpoint links to its versions; the version list fits the screen, marks
+    # the live version and shows dates in the one admin format.
+    click(driver, "#result_list a[href$='/change/']")
+    click(driver, "#endpoint-versions")
+    results = find(driver, "#changelist .results")
+    assert driver.execute_script("return arguments[0].scrollWidth", results) <= (
+        driver.execute_script("return arguments[0].clientWidth", results)
+    )
+    assert find(driver, "#result_list .live-marker").text == "live"
+    updated = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "td.field-updated")]
+    assert updated and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", u) for u in updated)
     # 9: a page the role may not see is a 403 admin page.
     driver.get(f"{bff.url}/admin/contracts/contractversion/{mine}/retire/")
     assert find(driver, "#content h1").text == "Not allowed"
     assert find(driver, "#user-tools")  # the admin's header, so an admin page
+    # A read-only major has no pointless Save; deprecating is a styled button for managers.
+    major = shell(bff, "print(MajorVersion.objects.get(endpoint__name='home', number=1).pk)")
+    driver.get(f"{bff.url}/admin/contracts/majorversion/{major}/change/")
+    find(driver, "#content-main")
+    assert not driver.find_elements(By.NAME, "_save")
+    assert not driver.find_elements(By.ID, "deprecate-link")
 
 
 def test_internal_fields_are_labelled_and_need_a_reason_to_reach_partners(
