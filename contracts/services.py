@@ -336,11 +336,10 @@ class CreateDraft(Action):
             raise ActionError(
                 f"you may not edit {self.endpoint.client.name} contracts (yours: {allowed})"
             )
-        if (
-            self.from_version is not None
-            and self.from_version.major.endpoint_id != self.endpoint.pk
-        ):
-            raise ActionError("the version to start from belongs to another endpoint")
+        if self.from_version is not None:
+            if self.from_version.major.endpoint_id != self.endpoint.pk:
+                raise ActionError("the version to start from belongs to another endpoint")
+            require_step(self.user, self.from_version, "new_draft")
         if self.rules is not None:
             code_shape(self.endpoint, self.rules)
 
@@ -825,8 +824,7 @@ class ConfirmProposal(ProposalAction):
             raise ActionError("a release manager other than the proposer must confirm it")
         if proposal.kind == ProposalKind.RETIRE_VERSION:
             version = ContractVersion.objects.select_for_update().get(pk=proposal.version_id)
-            if version.status != Status.APPROVED:
-                raise ActionError(f"{version.label} is {version.status}, not approved")
+            require_step(self.user, version, "retire")
             self._effect = retirement_effect(version)
         else:
             major = MajorVersion.objects.select_for_update().get(pk=proposal.major_id)
