@@ -323,3 +323,18 @@ def test_history_shows_an_empty_user_as_a_dash_not_a_deleted_user(demo) -> None:
     )
     assert re.search(rb"Approver:</strong>\s*-\s*(?:&nbsp;)?&rarr;", page.content)
     assert b"Deleted user" not in page.content
+
+
+def test_the_team_withdraws_a_submission_from_the_change_page(demo) -> None:
+    submitted = ContractVersion.objects.get(status=Status.SUBMITTED)
+    dev = login("mobile-dev")
+    page = dev.get(change_url(submitted))
+    assert b'id="withdraw-button"' in page.content
+    assert b'name="_save"' not in page.content  # read-only: no pointless Save
+    workflow = reverse("admin:contracts_contractversion_workflow", args=[submitted.pk])
+    assert login("web-dev").post(workflow, {"step": "withdraw"}).status_code == 404
+    response = dev.post(workflow, {"step": "withdraw"}, follow=True)
+    assert b"Withdraw: done" in response.content
+    submitted.refresh_from_db()
+    assert submitted.status == Status.DRAFT
+    assert b'id="submit-for-review-button"' in response.content
