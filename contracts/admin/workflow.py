@@ -61,11 +61,10 @@ def review_facts(version: ContractVersion) -> dict:
     if version.shape is not None:
         changes = services.changes_between(baseline, version.shape)
         facts["diff"] = changes_table(services.serialise_changes(changes))
-        facts["compatibility"] = (
-            str(services.classify(changes)) if changes else ("first version" if not baseline
-                                                            else "no change")
-        )  # fmt: skip
-        facts["moved"] = baseline is not None and version.based_on_id not in (None, baseline.pk)
+        if changes:
+            facts["compatibility"] = str(services.classify(changes))
+        else:
+            facts["compatibility"] = "no change" if baseline else "first version"
     if spec is None:
         return facts
     after = preview(spec, rules)
@@ -104,6 +103,7 @@ def _sensitivity_of(spec: EndpointSpec, rule: Rule) -> str:
 
 
 def lifecycle_context(model_admin, request, **facts) -> dict:
+    """The retire and deprecate pages' context: the facts, and who may decide."""
     pending = facts["pending"]
     user = request.user
     return {
