@@ -68,3 +68,8 @@ RATE_LIMIT_EVENTS = Counter(
     "Rate-limit decisions other than a plain pass: limited, or store_error (let through).",
     ["client", "event"],
 )
+CONTRACT_REQUESTS = Counter(
+    "bff_contract_requests_total",
+    "Served requests by client, endpoint and contract version (flushed every few seconds).",
+    ["client", "endpoint", "major", "minor"],
+)

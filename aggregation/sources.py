@@ -1,5 +1,9 @@
 """Source schemas: the fields each internal service sends, spelled exactly as it sends them.
 
+Fields wrapped in ``internal(...)`` are for the company's eyes (risk, costs, internal ids):
+the registry refuses them for external clients unless a release manager overrides, with a
+reason. ``personal(...)`` marks personal data; the field picker labels both.
+
 The registry only lets a rule name a field declared here, and the shape of every contract
 version is computed from these declarations; changing one changes the fingerprint of
 every version that uses it, which is what the deploy gate watches.
@@ -10,10 +14,12 @@ from __future__ import annotations
 from contracts.schema import (
     boolean,
     integer,
+    internal,
     list_of,
     nested,
     number,
     obj,
+    personal,
     string,
 )
 
@@ -23,19 +29,26 @@ ORDER_STATUSES = ("placed", "packed", "shipped", "delivered", "cancelled")
 USER = obj(
     userId=string(),
     displayName=string(),
-    firstName=string(),
-    lastName=string(),
+    firstName=personal(string()),
+    lastName=personal(string()),
     avatarUrl=string(nullable=True),
-    email=string(),
+    email=personal(string()),
     emailVerified=boolean(),
-    phone=string(nullable=True),
+    phone=personal(string(nullable=True)),
     phoneVerified=boolean(),
-    dateOfBirth=string(nullable=True),
+    dateOfBirth=personal(string(nullable=True)),
     locale=string(),
     timezone=string(),
     country=string(),
     currency=string(),
-    address=nested(obj(street=string(), city=string(), postalCode=string(), country=string())),
+    address=nested(
+        obj(
+            street=personal(string()),
+            city=string(),
+            postalCode=personal(string()),
+            country=string(),
+        )
+    ),
     preferences=nested(
         obj(
             language=string(),
@@ -47,25 +60,25 @@ USER = obj(
     loyaltyPoints=integer(),
     marketingOptIn=boolean(),
     accountStatus=string(enum=("active", "suspended", "closed")),
-    kycStatus=string(enum=("verified", "pending", "not_required")),
+    kycStatus=internal(string(enum=("verified", "pending", "not_required"))),
     twoFactorEnabled=boolean(),
     signupChannel=string(),
     createdAt=string(),
     updatedAt=string(),
     lastLoginAt=string(),
-    lastLoginIp=string(),
+    lastLoginIp=internal(string()),
     orderCount=integer(),
     lifetimeValueCents=integer(),
     referralCode=string(),
     referredBy=string(nullable=True),
     tags=list_of(string()),
-    deviceIds=list_of(string()),
+    deviceIds=personal(list_of(string())),
     supportTier=string(enum=("standard", "priority")),
-    fraudScore=number(),
-    riskBand=string(enum=("low", "medium", "high")),
-    internalSegmentTag=string(),
-    internalNotes=string(nullable=True),
-    crmId=string(),
+    fraudScore=internal(number()),
+    riskBand=internal(string(enum=("low", "medium", "high"))),
+    internalSegmentTag=internal(string()),
+    internalNotes=internal(string(nullable=True)),
+    crmId=internal(string()),
 )
 
 ORDER = obj(
@@ -81,14 +94,14 @@ ORDER = obj(
     currency=string(),
     carrier=string(),
     trackingNumber=string(nullable=True),
-    shippingAddressId=string(),
+    shippingAddressId=personal(string()),
     paymentMethod=string(),
     channel=string(),
     giftWrap=boolean(),
-    warehouseId=string(),
+    warehouseId=internal(string()),
     fulfillmentCenter=string(),
-    costCents=integer(),
-    internalMarginCents=integer(),
+    costCents=internal(integer()),
+    internalMarginCents=internal(integer()),
 )
 
 PRODUCT = obj(
@@ -106,9 +119,9 @@ PRODUCT = obj(
     rating=number(),
     reviewCount=integer(),
     inStock=boolean(),
-    supplierId=string(),
-    costPrice=number(),
-    warehouseId=string(),
+    supplierId=internal(string()),
+    costPrice=internal(number()),
+    warehouseId=internal(string()),
     weightGrams=integer(),
     dimensions=nested(obj(widthMm=integer(), heightMm=integer(), depthMm=integer())),
     tags=list_of(string()),
@@ -130,7 +143,7 @@ RECOMMENDATION = obj(
     reason=string(),
     modelVersion=string(),
     experimentId=string(),
-    costPrice=number(),
+    costPrice=internal(number()),
 )
 
 # The web dashboard enriches each recommendation with its catalog product; the product

@@ -11,7 +11,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
-from aggregation import cachekeys, fanout, metrics, openapi, surfaces
+from aggregation import cachekeys, fanout, metrics, openapi, surfaces, usage
 from aggregation.auth import authenticate_request, require_scope
 from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
 from aggregation.conf import bff_settings
@@ -199,6 +199,7 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 del headers["ETag"]
         for name, value in headers.items():
             response[name] = value
+        usage.record(client, endpoint, contract.major, contract.minor)
     except Exception as exc:  # noqa: BLE001 - error_for is the one mapping to the envelope
         response = error_for(exc, trace_id)
     response[TRACE_HEADER] = trace_id

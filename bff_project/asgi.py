@@ -46,6 +46,11 @@ from contracts.serving import registry  # noqa: E402
 
 registry.start()
 
+# Per-version request counts (aggregation/usage.py) are flushed from a thread too.
+from aggregation.usage import counter as usage_counter  # noqa: E402
+
+usage_counter.start()
+
 # Everything imported so far lives as long as the process: moved out of the collector's
 # generations, it is no longer traversed by each full collection, which lowers p99.
 gc.collect()

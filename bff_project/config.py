@@ -302,6 +302,19 @@ def get_rate(env: Mapping[str, str], name: str, *, default: str) -> str | None:
     return raw
 
 
+MAX_SUNSET_NOTICE_DAYS = 3650
+
+
+def sunset_notice_days(env: Mapping[str, str]) -> int:
+    """REGISTRY_MIN_SUNSET_NOTICE_DAYS: the least notice a major's sunset gives clients."""
+    days = get_int(env, "REGISTRY_MIN_SUNSET_NOTICE_DAYS", default=30, minimum=0)
+    if days > MAX_SUNSET_NOTICE_DAYS:
+        raise ConfigError(
+            f"REGISTRY_MIN_SUNSET_NOTICE_DAYS must be at most {MAX_SUNSET_NOTICE_DAYS}, got {days}"
+        )
+    return days
+
+
 def rate_limits(env: Mapping[str, str]) -> dict[str, str] | None:
     """Per-client DRF rates, or None when throttling is off."""
     raw = env.get("RATE_LIMITS", "").strip() or "mobile=120/min,web=300/min,partner=600/min"

@@ -102,6 +102,7 @@ try:
     _ops_token = _env.get("OPS_TOKEN", "").strip() or None
     if _ops_token is not None and len(_ops_token) < 16:
         raise config.ConfigError("OPS_TOKEN must be at least 16 characters")
+    _min_sunset_notice_days = config.sunset_notice_days(_env)
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
     _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
@@ -235,6 +236,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date format across the admin (lists, history, audit trail): bff_project/formats/.
+FORMAT_MODULE_PATH = ["bff_project.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -313,6 +316,9 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# The registry: the least notice (in days) a major's sunset must give its clients.
+REGISTRY_MIN_SUNSET_NOTICE_DAYS = _min_sunset_notice_days
 
 # Product settings, read lazily through aggregation.conf.bff_settings.
 BFF = {

@@ -116,7 +116,11 @@ PARTNER_V1_SUNSET = timedelta(days=180)
 PROPOSAL = ("mobile", "home", Rule("user", "loyaltyPoints"), "Show loyalty points on home")
 
 
-def seed_registry(authors: dict[str, AbstractBaseUser], approver: AbstractBaseUser) -> list[str]:
+def seed_registry(
+    authors: dict[str, AbstractBaseUser],
+    approver: AbstractBaseUser,
+    confirmer: AbstractBaseUser,
+) -> list[str]:
     """Create what is missing; return one line per thing created."""
     created: list[str] = []
     for name, display in CLIENTS.items():
@@ -160,8 +164,11 @@ def seed_registry(authors: dict[str, AbstractBaseUser], approver: AbstractBaseUs
                                      ).execute()  # fmt: skip
         services.SubmitForReview(authors["partner"], draft).execute()
         v2 = services.Approve(approver, draft, comment="Demo v2").execute()
-        services.DeprecateMajor(approver, v1.major,
-                                sunset_at=timezone.now() + PARTNER_V1_SUNSET).execute()  # fmt: skip
+        # A lifecycle change is proposed by one release manager, confirmed by another.
+        proposal = services.ProposeDeprecation(approver, v1.major,
+                                               sunset_at=timezone.now() + PARTNER_V1_SUNSET,
+                                               reason="Partners move to v2").execute()  # fmt: skip
+        services.ConfirmProposal(confirmer, proposal, comment="Demo sunset").execute()
         created.append(f"contract {endpoint} {v2.label} (approved; v1 deprecated)")
 
     client, endpoint_name, rule, summary = PROPOSAL

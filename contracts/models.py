@@ -7,6 +7,8 @@ Writes that change the workflow go through ``contracts.services``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -125,7 +127,11 @@ class MajorVersion(models.Model):
     """A major version of an endpoint: its own URL (``/v{number}/``), its own lifecycle."""
 
     endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="majors")
-    number = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    # Taken when the major's first version is approved: until then the major is
+    # provisional (NULL), so abandoned drafts of a new major never consume a number.
+    number = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
     deprecated_at = models.DateTimeField(null=True, blank=True)
     sunset_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
@@ -142,7 +148,11 @@ class MajorVersion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.endpoint} v{self.number}"
+        return f"{self.endpoint} {self.label}"
+
+    @property
+    def label(self) -> str:
+        return "new major" if self.number is None else f"v{self.number}"
 
 
 class Status(models.TextChoices):
@@ -155,6 +165,49 @@ class Status(models.TextChoices):
 
 FROZEN_STATUSES = (Status.APPROVED, Status.RETIRED)
 EDITABLE_STATUSES = (Status.DRAFT,)
+
+
+class Role(models.TextChoices):
+    TEAM = "team", "the client's frontend team"
+    RELEASE_MANAGER = "release_manager", "a release manager"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of the workflow: from which statuses, to which, by whom."""
+
+    label: str
+    sources: tuple[str, ...]
+    target: str | None  # None: the version keeps its status (a new row, or a proposal)
+    role: str
+
+
+# The workflow, in one table: the services check every action against it and the admin
+# shows exactly the buttons it allows. Retiring is a proposal that a second release
+# manager confirms (``LifecycleProposal``); the version changes status on confirmation.
+WORKFLOW: dict[str, Transition] = {
+    "submit": Transition("Submit for review", (Status.DRAFT,), Status.SUBMITTED, Role.TEAM),
+    "withdraw": Transition("Withdraw", (Status.SUBMITTED,), Status.DRAFT, Role.TEAM),
+    "update_from_base": Transition(
+        "Update from the new base", (Status.DRAFT, Status.SUBMITTED), Status.DRAFT, Role.TEAM
+    ),
+    "request_changes": Transition(
+        "Request changes", (Status.SUBMITTED,), Status.DRAFT, Role.RELEASE_MANAGER
+    ),
+    "approve": Transition("Approve", (Status.SUBMITTED,), Status.APPROVED, Role.RELEASE_MANAGER),
+    "reject": Transition("Reject", (Status.SUBMITTED,), Status.REJECTED, Role.RELEASE_MANAGER),
+    "new_draft": Transition(
+        "New draft from this version",
+        (Status.APPROVED, Status.RETIRED, Status.REJECTED),
+        None,
+        Role.TEAM,
+    ),
+    "propose_retirement": Transition(
+        "Propose retiring", (Status.APPROVED,), None, Role.RELEASE_MANAGER
+    ),
+    "retire": Transition("Retire", (Status.APPROVED,), Status.RETIRED, Role.RELEASE_MANAGER),
+    "delete": Transition("Delete", (Status.DRAFT,), None, Role.TEAM),
+}
 
 
 class ContractVersionQuerySet(models.QuerySet):
@@ -199,6 +252,8 @@ class ContractVersion(models.Model):
         related_name="reviewed_versions",
     )
     review_comment = models.TextField(blank=True)
+    # Why a release manager let internal source fields into a partner contract.
+    internal_override = models.CharField(max_length=300, blank=True)
     change_summary = models.CharField(max_length=300, blank=True)
     shape = models.JSONField(null=True, blank=True, editable=False)
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
@@ -259,7 +314,7 @@ class ContractVersion(models.Model):
     @property
     def label(self) -> str:
         if self.minor is None:
-            return f"v{self.major.number} {self.status} #{self.pk}"
+            return f"{self.major.label} {self.status} #{self.pk}"
         return f"v{self.major.number}.{self.minor}"
 
     @property
@@ -352,6 +407,71 @@ class FieldRule(models.Model):
     @property
     def output_path(self) -> str:
         return self.output_name or self.source_path
+
+
+class ProposalKind(models.TextChoices):
+    RETIRE_VERSION = "retire_version", "retire a version"
+    DEPRECATE_MAJOR = "deprecate_major", "deprecate and sunset a major"
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    CONFIRMED = "confirmed", "confirmed"
+    DECLINED = "declined", "declined"
+    WITHDRAWN = "withdrawn", "withdrawn"
+
+
+class LifecycleProposal(models.Model):
+    """A proposed change to what a major serves (retire a version, deprecate or sunset a
+    major), applied only when a release manager other than the proposer confirms it."""
+
+    kind = models.CharField(max_length=32, choices=ProposalKind.choices)
+    major = models.ForeignKey(MajorVersion, on_delete=models.PROTECT, related_name="proposals")
+    version = models.ForeignKey(
+        ContractVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="proposals"
+    )
+    sunset_at = models.DateTimeField(null=True, blank=True)
+    effect = models.TextField(help_text="What clients will receive once it is confirmed.")
+    reason = models.CharField(max_length=300, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ProposalStatus.choices, default=ProposalStatus.PENDING
+    )
+    proposer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="lifecycle_proposals"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reviewed_lifecycle_proposals",
+    )
+    review_comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(reviewer=F("proposer")), name="proposal_not_confirmed_by_proposer"
+            ),
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=Q(status="pending", kind="retire_version"),
+                name="proposal_one_pending_retirement",
+            ),
+            models.UniqueConstraint(
+                fields=["major"],
+                condition=Q(status="pending", kind="deprecate_major"),
+                name="proposal_one_pending_deprecation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.version.label if self.version_id else self.major.label
+        return f"{self.major.endpoint}: {self.get_kind_display()} {target} ({self.status})"
 
 
 class RegistryState(models.Model):

@@ -13,7 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from contracts.schema import Arr, EndpointSpec, Field, Obj, Rule, Scalar, Section
+from contracts.schema import (
+    INTERNAL,
+    PERSONAL,
+    Arr,
+    EndpointSpec,
+    Field,
+    Obj,
+    Rule,
+    Scalar,
+    Section,
+)
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -184,6 +194,12 @@ def leaf_paths(source: Obj) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     _collect(source, "", False, found)
     return found
+
+
+def sensitivity(source: Obj, path: str) -> str:
+    """``internal`` or ``personal`` when a field on the way to ``path`` is marked so."""
+    marks = {declared.sensitivity for declared in resolve(source, path).fields}
+    return next((mark for mark in (INTERNAL, PERSONAL) if mark in marks), "")
 
 
 def type_label(kind: Scalar | Arr, nullable: bool) -> str:

@@ -7,7 +7,7 @@ endpoints with them, and the registry's shapes, differ and projection read them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Union
 
 ScalarType = Literal["string", "integer", "number", "boolean"]
@@ -56,13 +56,32 @@ class Arr:
 Kind = Union[Scalar, Obj, Arr]  # noqa: UP007 - a runtime alias, used in isinstance checks
 
 
+# What a source field carries, for the people picking it. A marker only: it is no part
+# of a contract's shape, so marking a field never changes an approved fingerprint.
+INTERNAL = "internal"  # for the company's eyes only (risk scores, costs, internal ids)
+PERSONAL = "personal"  # personal data about the user (contact details, birth date)
+Sensitivity = Literal["", "internal", "personal"]
+
+
 @dataclass(frozen=True)
 class Field:
-    """A field of an object: its kind, whether it may be null, whether it may be absent."""
+    """A field of an object: its kind, whether it may be null, whether it may be absent,
+    and whether it is internal or personal data."""
 
     kind: Kind
     nullable: bool = False
     always_present: bool = True
+    sensitivity: Sensitivity = ""
+
+
+def internal(declared: Field) -> Field:
+    """Mark a source field as internal: refused for external clients without an override."""
+    return replace(declared, sensitivity=INTERNAL)
+
+
+def personal(declared: Field) -> Field:
+    """Mark a source field as personal data: labelled in the field picker."""
+    return replace(declared, sensitivity=PERSONAL)
 
 
 def obj(**fields: Field) -> Obj:

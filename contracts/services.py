@@ -11,27 +11,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from aggregation.usage import Usage, usage_of
 from contracts import roles
 from contracts.codebase import code_endpoint
 from contracts.differ import Change, Compatibility, classify, diff
 from contracts.models import (
+    WORKFLOW,
     ContractVersion,
     Endpoint,
     FieldRule,
+    LifecycleProposal,
     MajorVersion,
+    ProposalKind,
+    ProposalStatus,
     RegistryState,
+    Role,
     Status,
 )
-from contracts.paths import RuleError, resolve, type_label
-from contracts.schema import EndpointSpec, Rule
+from contracts.paths import RuleError, resolve, sensitivity, type_label
+from contracts.schema import INTERNAL, EndpointSpec, Rule
 from contracts.shapes import build_shape, fingerprint
 
 logger = logging.getLogger(__name__)
@@ -65,6 +72,42 @@ def is_release_manager(user: AbstractBaseUser) -> bool:
     return bool(user.is_active and (user.is_superuser or _in_group(user, roles.RELEASE_MANAGERS)))
 
 
+def _has_role(user: AbstractBaseUser, role: str, version: ContractVersion) -> bool:
+    if role == Role.RELEASE_MANAGER:
+        return is_release_manager(user)
+    return can_edit_client(user, version.major.endpoint.client.name)
+
+
+def allowed_actions(user: AbstractBaseUser, version: ContractVersion) -> set[str]:
+    """The workflow steps ``user`` may take on ``version`` now (``WORKFLOW``, plus the one
+    rule the table cannot say: nobody approves what they authored)."""
+    allowed = {
+        name
+        for name, step in WORKFLOW.items()
+        if version.status in step.sources and _has_role(user, step.role, version)
+    }
+    if version.author_id == user.pk:
+        allowed.discard("approve")
+    return allowed
+
+
+def require_step(user: AbstractBaseUser, version: ContractVersion, action: str) -> None:
+    """ActionError unless the workflow table lets ``user`` take ``action`` on ``version``."""
+    step = WORKFLOW[action]
+    if version.status not in step.sources:
+        allowed = " or ".join(str(s) for s in step.sources)
+        raise ActionError(
+            f"only {allowed} versions allow “{step.label}”; this one is {version.status}"
+        )
+    if not _has_role(user, step.role, version):
+        if step.role == Role.RELEASE_MANAGER:
+            raise ActionError(f"only release managers may “{step.label.lower()}”")
+        raise ActionError(
+            f"only the {version.major.endpoint.client.name} frontend team may "
+            f"“{step.label.lower()}”: you may change your own client's contracts only"
+        )
+
+
 # --- Reading the registry --------------------------------------------------------------
 
 
@@ -93,19 +136,114 @@ def latest_approved(major: MajorVersion) -> ContractVersion | None:
 
 def baseline_for(version: ContractVersion) -> ContractVersion | None:
     """The version a proposal is compared with: the newest approved one of its major,
-    else the newest approved one of the highest earlier major."""
+    else the newest approved one of the highest earlier major (every numbered major is
+    earlier than a provisional one)."""
     same_major = latest_approved(version.major)
     if same_major is not None:
         return same_major
-    return (
+    earlier = ContractVersion.objects.filter(
+        major__endpoint=version.major.endpoint, status__in=(Status.APPROVED, Status.RETIRED)
+    )
+    if version.major.number is not None:
+        earlier = earlier.filter(major__number__lt=version.major.number)
+    return earlier.order_by("-major__number", "-minor").first()
+
+
+def next_label(version: ContractVersion) -> str:
+    """The number a submitted version will get if it is approved now."""
+    major = version.major
+    number = major.number
+    if number is None:
+        number = (major.endpoint.majors.aggregate(n=Max("number"))["n"] or 0) + 1
+    highest = major.versions.aggregate(n=Max("minor"))["n"]
+    return f"{number}.{0 if highest is None else highest + 1}"
+
+
+def open_siblings(version: ContractVersion) -> list[ContractVersion]:
+    """Other drafts and submissions of the same major started from the same base."""
+    return list(
+        ContractVersion.objects.filter(
+            major=version.major,
+            based_on=version.based_on,
+            status__in=(Status.DRAFT, Status.SUBMITTED),
+        )
+        .exclude(pk=version.pk)
+        .select_related("author", "major")
+    )
+
+
+def identical_submissions(version: ContractVersion, shape: dict) -> list[ContractVersion]:
+    """Submissions of the same endpoint that already wait with exactly this shape."""
+    return list(
         ContractVersion.objects.filter(
             major__endpoint=version.major.endpoint,
-            major__number__lt=version.major.number,
-            status__in=(Status.APPROVED, Status.RETIRED),
+            status=Status.SUBMITTED,
+            fingerprint=fingerprint(shape),
         )
-        .order_by("-major__number", "-minor")
-        .first()
+        .exclude(pk=version.pk)
+        .select_related("author", "major")
     )
+
+
+def workflow_warnings(version: ContractVersion, shape: dict | None = None) -> list[str]:
+    """What a team member should know before submitting (never a refusal)."""
+    warnings = [
+        f"{other.label} by {other.author} is also open on the same base"
+        for other in open_siblings(version)
+    ]
+    if shape is not None:
+        warnings += [
+            f"an identical submission already waits for review: {other.label} by {other.author}"
+            for other in identical_submissions(version, shape)
+        ]
+    return warnings
+
+
+def usage_by_endpoint(
+    endpoints: Iterable[Endpoint] | None = None,
+) -> dict[tuple[str, str], dict[tuple[int, int], Usage]]:
+    """Traffic of every approved or retired version, per endpoint (from the shared cache)."""
+    versions = ContractVersion.objects.filter(
+        status__in=(Status.APPROVED, Status.RETIRED)
+    ).select_related("major__endpoint__client")
+    if endpoints is not None:
+        versions = versions.filter(major__endpoint__in=list(endpoints))
+    grouped: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for version in versions.order_by("major__number", "minor"):
+        endpoint = version.major.endpoint
+        grouped.setdefault((endpoint.client.name, endpoint.name), []).append(
+            (version.major.number, version.minor)
+        )
+    return {key: usage_of(*key, numbers) for key, numbers in grouped.items()}
+
+
+def major_usage(major: MajorVersion) -> tuple[Usage, dict[int, Usage]]:
+    """A major's traffic in total and per minor."""
+    endpoint = major.endpoint
+    minors = major.versions.filter(status__in=(Status.APPROVED, Status.RETIRED))
+    numbers = [(major.number, minor) for minor in minors.values_list("minor", flat=True)]
+    found = usage_of(endpoint.client.name, endpoint.name, numbers)
+    per_minor = {minor: usage for (_, minor), usage in found.items()}
+    return sum(per_minor.values(), Usage()), per_minor
+
+
+# Clients outside the company: internal source fields never reach them unreviewed.
+EXTERNAL_CLIENTS = ("partner",)
+
+
+def internal_fields(spec: EndpointSpec, rules: Iterable[Rule]) -> list[str]:
+    """The rules (``section.path``) that select a source field marked internal."""
+    found = []
+    for rule in rules:
+        section = spec.section(rule.section)
+        if section is None:
+            continue
+        try:
+            if sensitivity(section.source, rule.source) == INTERNAL:
+                found.append(f"{rule.section}.{rule.source}")
+        except RuleError:
+            continue
+    return found
 
 
 def changes_between(baseline: ContractVersion | None, shape: dict) -> list[Change]:
@@ -168,12 +306,6 @@ class VersionAction(Action):
     def _lock(self) -> None:
         self.version = ContractVersion.objects.select_for_update().get(pk=self.version.pk)
 
-    def _require_status(self, status: str, verb: str) -> None:
-        if self.version.status != status:
-            raise ActionError(
-                f"only {status} versions can be {verb}; this one is {self.version.status}"
-            )
-
 
 class CreateDraft(Action):
     """Start a draft of an endpoint's contract, from an existing version or empty.
@@ -204,22 +336,23 @@ class CreateDraft(Action):
             raise ActionError(
                 f"you may not edit {self.endpoint.client.name} contracts (yours: {allowed})"
             )
-        if (
-            self.from_version is not None
-            and self.from_version.major.endpoint_id != self.endpoint.pk
-        ):
-            raise ActionError("the version to start from belongs to another endpoint")
+        if self.from_version is not None:
+            if self.from_version.major.endpoint_id != self.endpoint.pk:
+                raise ActionError("the version to start from belongs to another endpoint")
+            require_step(self.user, self.from_version, "new_draft")
         if self.rules is not None:
             code_shape(self.endpoint, self.rules)
 
     def _perform(self) -> ContractVersion:
         if self.new_major or not self.endpoint.majors.exists():
-            number = (self.endpoint.majors.aggregate(n=Max("number"))["n"] or 0) + 1
-            major = MajorVersion.objects.create(endpoint=self.endpoint, number=number)
+            # Provisional: the major takes its number when its first version is approved.
+            major = MajorVersion(endpoint=self.endpoint, number=None)
+            major._history_user = self.user
+            major.save()
         elif self.from_version is not None:
             major = self.from_version.major
         else:
-            major = self.endpoint.majors.order_by("-number").first()
+            major = self.endpoint.majors.exclude(number=None).order_by("-number").first()
         based_on = self.from_version or (latest_approved(major) if not self.new_major else None)
         version = ContractVersion(
             major=major, author=self.user, based_on=based_on, change_summary=self.summary
@@ -269,12 +402,13 @@ class SubmitForReview(VersionAction):
 
     def check(self) -> None:
         version = self.version
-        if version.status != Status.DRAFT:
-            raise ActionError(f"only drafts can be submitted; this version is {version.status}")
-        if not can_edit_client(self.user, version.major.endpoint.client.name):
-            raise ActionError("you may only submit drafts of your own client's contracts")
-        shape = code_shape(version.major.endpoint, rules_of(version))
+        require_step(self.user, version, "submit")
+        rules = rules_of(version)
+        if not rules:
+            raise ActionError(EMPTY_CONTRACT)
+        shape = code_shape(version.major.endpoint, rules)
         self._shape = shape
+        self.warnings = workflow_warnings(version, shape)
         baseline = baseline_for(version)
         changes = changes_between(baseline, shape)
         same_major = baseline is not None and baseline.major_id == version.major_id
@@ -306,23 +440,41 @@ class Approve(VersionAction):
     """A release manager approves a submitted version; it becomes immutable and servable."""
 
     def __init__(
-        self, user: AbstractBaseUser, version: ContractVersion, *, comment: str = ""
+        self,
+        user: AbstractBaseUser,
+        version: ContractVersion,
+        *,
+        comment: str = "",
+        internal_override: str = "",
     ) -> None:
         super().__init__(user, version)
         self.comment = comment.strip()
+        self.internal_override = internal_override.strip()
 
     def _lock(self) -> None:
         super()._lock()
-        # Serialise approvals within a major, so two cannot take the same minor.
+        # Serialise approvals within an endpoint, so two cannot take the same minor or
+        # the same major number.
+        Endpoint.objects.select_for_update().get(pk=self.version.major.endpoint_id)
         MajorVersion.objects.select_for_update().get(pk=self.version.major_id)
 
     def check(self) -> None:
         version = self.version
         if not is_release_manager(self.user):
             raise ActionError("only release managers approve contract versions")
-        self._require_status(Status.SUBMITTED, "approved")
+        require_step(self.user, version, "approve")
         if version.author_id == self.user.pk:
             raise ActionError("nobody approves a version they authored")
+        if not version.rules.exists():
+            raise ActionError(EMPTY_CONTRACT)
+        client = version.major.endpoint.client.name
+        spec = spec_for(version.major.endpoint)
+        internal = internal_fields(spec, rules_of(version))
+        if internal and client in EXTERNAL_CLIENTS and not self.internal_override:
+            raise ActionError(
+                f"{', '.join(internal)} {'is' if len(internal) == 1 else 'are'} internal and "
+                f"{client} is an external client: give a reason to override, or request changes"
+            )
         # The major may have moved on since submission: judge against what is approved now.
         baseline = baseline_for(version)
         changes = changes_between(baseline, version.shape)
@@ -335,15 +487,23 @@ class Approve(VersionAction):
         if same_major and not changes:
             raise ActionError(f"this version is identical to the approved {baseline.label}")
         self._changes = changes
+        self._internal = bool(internal and client in EXTERNAL_CLIENTS)
 
     def _perform(self) -> ContractVersion:
         version = self.version
-        latest = latest_approved(version.major)
-        highest = version.major.versions.aggregate(n=Max("minor"))["n"]
+        major = version.major
+        if major.number is None:
+            major.number = (major.endpoint.majors.aggregate(n=Max("number"))["n"] or 0) + 1
+            major._history_user = self.user
+            major._change_reason = f"number taken on approval of its first version by {self.user}"
+            major.save()
+        latest = latest_approved(major)
+        highest = major.versions.aggregate(n=Max("minor"))["n"]
         version.minor = 0 if highest is None else highest + 1
         version.status = Status.APPROVED
         version.approver = self.user
         version.review_comment = self.comment
+        version.internal_override = self.internal_override if self._internal else ""
         version.reviewed_at = timezone.now()
         version.diff = serialise_changes(self._changes)
         version._history_user = self.user
@@ -368,9 +528,7 @@ class Reject(VersionAction):
         self.comment = comment.strip()
 
     def check(self) -> None:
-        if not is_release_manager(self.user):
-            raise ActionError("only release managers reject contract versions")
-        self._require_status(Status.SUBMITTED, "rejected")
+        require_step(self.user, self.version, "reject")
         if not self.comment:
             raise ActionError("say why the version is rejected")
 
@@ -385,29 +543,212 @@ class Reject(VersionAction):
         return version
 
 
-class Retire(VersionAction):
-    """Stop serving an approved version (its major falls back to the previous approved one)."""
+EMPTY_CONTRACT = "an empty contract serves empty objects: pick at least one field clients receive"
+
+
+def _back_to_draft(version: ContractVersion) -> None:
+    version.status = Status.DRAFT
+    version.shape = None
+    version.fingerprint = ""
+    version.diff = None
+    version.submitted_at = None
+
+
+class Withdraw(VersionAction):
+    """The team takes a submission back to draft, before anyone reviewed it."""
 
     def check(self) -> None:
-        if not is_release_manager(self.user):
-            raise ActionError("only release managers retire contract versions")
-        self._require_status(Status.APPROVED, "retired")
+        require_step(self.user, self.version, "withdraw")
 
     def _perform(self) -> ContractVersion:
-        self.version.status = Status.RETIRED
+        _back_to_draft(self.version)
         self.version._history_user = self.user
+        self.version._change_reason = "withdrawn from review"
         self.version.save()
-        bump_generation()
         return self.version
 
 
-class DeprecateMajor(Action):
-    """Mark a major deprecated, with the date after which it answers 410."""
+class RequestChanges(VersionAction):
+    """A release manager sends a submission back to its team as a draft, with a comment."""
 
-    def __init__(self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime) -> None:
+    def __init__(self, user: AbstractBaseUser, version: ContractVersion, *, comment: str) -> None:
+        super().__init__(user, version)
+        self.comment = comment.strip()
+
+    def check(self) -> None:
+        require_step(self.user, self.version, "request_changes")
+        if not self.comment:
+            raise ActionError("say which changes you request")
+
+    def _perform(self) -> ContractVersion:
+        version = self.version
+        _back_to_draft(version)
+        version.review_comment = self.comment
+        version.reviewed_at = timezone.now()
+        version._history_user = self.user
+        version._change_reason = f"changes requested: {self.comment}"[:100]
+        version.save()
+        return version
+
+
+class UpdateFromBase(VersionAction):
+    """Move a draft or submission onto the newest approved version of its major.
+
+    The proposal keeps its own rules and gains the rules the new base added since its old
+    base, so an approval that happened meanwhile is neither lost nor undone. A submission
+    comes back as a draft, for its team to check and submit again.
+    """
+
+    def check(self) -> None:
+        require_step(self.user, self.version, "update_from_base")
+        self._base = baseline_for(self.version)
+        if self._base is None or self._base.pk == self.version.based_on_id:
+            raise ActionError("this version is already based on the newest approved one")
+
+    def _perform(self) -> ContractVersion:
+        version = self.version
+        old_base = rules_of(version.based_on) if version.based_on else []
+        own = rules_of(version)
+        taken = {(r.section, r.output_path) for r in own}
+        gained = [
+            rule
+            for rule in rules_of(self._base)
+            if rule not in old_base and (rule.section, rule.output_path) not in taken
+        ]
+        _back_to_draft(version)
+        version.based_on = self._base
+        version._history_user = self.user
+        version._change_reason = f"updated from {self._base.label}"
+        version.save()
+        spec = spec_for(version.major.endpoint)
+        start = version.rules.count()
+        bulk_create_with_history(
+            [
+                FieldRule(version=version, section=rule.section, source_path=rule.source,
+                          output_name=rule.output_path, json_type=json_type_of(spec, rule),
+                          position=start + offset)
+                for offset, rule in enumerate(gained)
+            ],
+            FieldRule,
+            default_user=self.user,
+        )  # fmt: skip
+        return version
+
+
+class DeleteDraft(VersionAction):
+    """Delete a draft; a provisional major left with no version goes with it."""
+
+    def check(self) -> None:
+        require_step(self.user, self.version, "delete")
+
+    def _perform(self) -> None:
+        major = self.version.major
+        self.version._history_user = self.user
+        for rule in self.version.rules.all():
+            rule._history_user = self.user
+            rule.delete()
+        self.version.delete()
+        if major.number is None and not major.versions.exists():
+            major._history_user = self.user
+            major.delete()
+
+
+# --- Lifecycle proposals: retiring a version, deprecating a major ------------------------
+
+
+def _describe_changes(changes: Sequence[Change]) -> str:
+    return "; ".join(f"`{c.path}` {c.detail.removeprefix('field ')}" for c in changes)
+
+
+def retirement_effect(version: ContractVersion) -> str:
+    """What clients of the version's major receive once it is retired."""
+    major = version.major
+    remaining = list(
+        major.versions.filter(status=Status.APPROVED).exclude(pk=version.pk).order_by("-minor")
+    )
+    serving = latest_approved(major)
+    if not remaining:
+        return (
+            f"{major.label} will have no servable version: its URLs will answer 503 "
+            "until a new version is approved"
+        )
+    fallback = remaining[0]
+    if serving is not None and serving.pk != version.pk:
+        return (
+            f"{major.label} keeps serving {serving.schema_version}; "
+            f"{version.schema_version} is no longer served by instances running older code"
+        )
+    changes = diff(version.shape, fallback.shape)
+    described = _describe_changes(changes) or "the same fields"
+    return f"{major.label} will be served as {fallback.schema_version}: {described}"
+
+
+def deprecation_effect(major: MajorVersion, sunset_at: datetime) -> str:
+    successor = (
+        major.endpoint.majors.filter(number__gt=major.number, versions__status=Status.APPROVED)
+        .order_by("number")
+        .first()
+    )
+    moving = f", pointing clients to {successor.label}" if successor else ""
+    return (
+        f"{major.label} responses will carry Deprecation and Sunset headers{moving}; "
+        f"from {sunset_at:%Y-%m-%d %H:%M} UTC its URLs will answer 410"
+    )
+
+
+def minimum_sunset_notice() -> timedelta:
+    return timedelta(days=settings.REGISTRY_MIN_SUNSET_NOTICE_DAYS)
+
+
+def validate_sunset(sunset_at: datetime, now: datetime) -> None:
+    if timezone.is_naive(sunset_at):
+        raise ActionError("the sunset date needs a time zone")
+    notice = minimum_sunset_notice()
+    if sunset_at <= now:
+        raise ActionError("the sunset must be in the future: a past one answers 410 at once")
+    if sunset_at < now + notice:
+        earliest = timezone.localtime(now + notice)
+        raise ActionError(
+            f"clients need at least {notice.days} days' notice: "
+            f"the sunset can be {earliest:%Y-%m-%d %H:%M} at the earliest"
+        )
+
+
+class ProposeRetirement(VersionAction):
+    """A release manager proposes retiring an approved version; another one confirms."""
+
+    def __init__(self, user: AbstractBaseUser, version: ContractVersion, *, reason: str = ""):
+        super().__init__(user, version)
+        self.reason = reason.strip()
+
+    def check(self) -> None:
+        require_step(self.user, self.version, "propose_retirement")
+        if LifecycleProposal.objects.filter(
+            version=self.version, kind=ProposalKind.RETIRE_VERSION, status=ProposalStatus.PENDING
+        ).exists():
+            raise ActionError(f"retiring {self.version.label} is already proposed")
+
+    def _perform(self) -> LifecycleProposal:
+        proposal = LifecycleProposal(
+            kind=ProposalKind.RETIRE_VERSION, major=self.version.major, version=self.version,
+            effect=retirement_effect(self.version), reason=self.reason, proposer=self.user,
+        )  # fmt: skip
+        proposal._history_user = self.user
+        proposal.save()
+        return proposal
+
+
+class ProposeDeprecation(Action):
+    """A release manager proposes deprecating a major with a sunset; another one confirms."""
+
+    clock = staticmethod(timezone.now)
+
+    def __init__(self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime,
+                 reason: str = "") -> None:  # fmt: skip
         self.user = user
         self.major = major
         self.sunset_at = sunset_at
+        self.reason = reason.strip()
 
     def _lock(self) -> None:
         self.major = MajorVersion.objects.select_for_update().get(pk=self.major.pk)
@@ -415,23 +756,124 @@ class DeprecateMajor(Action):
     def check(self) -> None:
         if not is_release_manager(self.user):
             raise ActionError("only release managers deprecate major versions")
-        successor = self.major.endpoint.majors.filter(
-            number__gt=self.major.number, versions__status=Status.APPROVED
-        ).exists()
-        if not successor:
-            raise ActionError(
-                f"v{self.major.number} has no approved successor major for clients to move to"
-            )
-        if timezone.is_naive(self.sunset_at):
-            raise ActionError("the sunset date needs a time zone")
+        check_deprecation(self.major, self.sunset_at, self.clock())
+        if LifecycleProposal.objects.filter(
+            major=self.major, kind=ProposalKind.DEPRECATE_MAJOR, status=ProposalStatus.PENDING
+        ).exists():
+            raise ActionError(f"a deprecation of {self.major.label} already waits for review")
 
-    def _perform(self) -> MajorVersion:
-        self.major.deprecated_at = self.major.deprecated_at or timezone.now()
-        self.major.sunset_at = self.sunset_at
-        self.major._history_user = self.user
-        self.major.save()
+    def _perform(self) -> LifecycleProposal:
+        proposal = LifecycleProposal(
+            kind=ProposalKind.DEPRECATE_MAJOR, major=self.major, sunset_at=self.sunset_at,
+            effect=deprecation_effect(self.major, self.sunset_at), reason=self.reason,
+            proposer=self.user,
+        )  # fmt: skip
+        proposal._history_user = self.user
+        proposal.save()
+        return proposal
+
+
+def check_deprecation(major: MajorVersion, sunset_at: datetime, now: datetime) -> None:
+    if major.number is None:
+        raise ActionError("a major with no approved version has nothing to deprecate")
+    successor = major.endpoint.majors.filter(
+        number__gt=major.number, versions__status=Status.APPROVED
+    ).exists()
+    if not successor:
+        raise ActionError(f"{major.label} has no approved successor major for clients to move to")
+    validate_sunset(sunset_at, now)
+
+
+class ProposalAction(Action):
+    """An action on a pending lifecycle proposal, re-read and locked."""
+
+    clock = staticmethod(timezone.now)
+
+    def __init__(self, user: AbstractBaseUser, proposal: LifecycleProposal, *,
+                 comment: str = "") -> None:  # fmt: skip
+        self.user = user
+        self.proposal = proposal
+        self.comment = comment.strip()
+
+    def _lock(self) -> None:
+        self.proposal = LifecycleProposal.objects.select_for_update().get(pk=self.proposal.pk)
+
+    def _require_pending(self) -> None:
+        if self.proposal.status != ProposalStatus.PENDING:
+            raise ActionError(f"this proposal is already {self.proposal.status}")
+
+    def _decide(self, status: str) -> None:
+        proposal = self.proposal
+        proposal.status = status
+        proposal.reviewer = self.user if status != ProposalStatus.WITHDRAWN else None
+        proposal.review_comment = self.comment
+        proposal.decided_at = self.clock()
+        proposal._history_user = self.user
+        proposal.save()
+
+
+class ConfirmProposal(ProposalAction):
+    """A second release manager confirms a proposal; only now do clients see the change."""
+
+    def check(self) -> None:
+        proposal = self.proposal
+        if not is_release_manager(self.user):
+            raise ActionError("only release managers confirm lifecycle changes")
+        self._require_pending()
+        if proposal.proposer_id == self.user.pk:
+            raise ActionError("a release manager other than the proposer must confirm it")
+        if proposal.kind == ProposalKind.RETIRE_VERSION:
+            version = ContractVersion.objects.select_for_update().get(pk=proposal.version_id)
+            require_step(self.user, version, "retire")
+            self._effect = retirement_effect(version)
+        else:
+            major = MajorVersion.objects.select_for_update().get(pk=proposal.major_id)
+            check_deprecation(major, proposal.sunset_at, self.clock())
+            self._effect = deprecation_effect(major, proposal.sunset_at)
+
+    def _perform(self) -> LifecycleProposal:
+        proposal = self.proposal
+        # The effect as it is now: another change may have landed since it was proposed.
+        proposal.effect = self._effect
+        self._decide(ProposalStatus.CONFIRMED)
+        reason = f"proposed by {proposal.proposer}, confirmed by {self.user}"
+        if proposal.kind == ProposalKind.RETIRE_VERSION:
+            version = ContractVersion.objects.get(pk=proposal.version_id)
+            version.status = Status.RETIRED
+            version._history_user = self.user
+            version._change_reason = f"retired: {reason}"
+            version.save()
+        else:
+            major = MajorVersion.objects.get(pk=proposal.major_id)
+            major.deprecated_at = major.deprecated_at or self.clock()
+            major.sunset_at = proposal.sunset_at
+            major._history_user = self.user
+            major._change_reason = f"deprecated: {reason}"
+            major.save()
         bump_generation()
-        return self.major
+        logger.info(
+            "lifecycle change confirmed",
+            extra={"proposal": str(proposal), "proposer": str(proposal.proposer),
+                   "reviewer": self.user.get_username()},
+        )  # fmt: skip
+        return proposal
+
+
+class DeclineProposal(ProposalAction):
+    """Another release manager declines a proposal (with a reason), or its proposer
+    withdraws it; nothing clients receive changes."""
+
+    def check(self) -> None:
+        if not is_release_manager(self.user):
+            raise ActionError("only release managers decide lifecycle changes")
+        self._require_pending()
+        if self.proposal.proposer_id != self.user.pk and not self.comment:
+            raise ActionError("say why the proposal is declined")
+
+    def _perform(self) -> LifecycleProposal:
+        withdrawn = self.proposal.proposer_id == self.user.pk
+        self._decide(ProposalStatus.WITHDRAWN if withdrawn else ProposalStatus.DECLINED)
+        return self.proposal
 
 
 BOT_USERNAME = "contracts-bot"
@@ -479,7 +921,11 @@ class ProposeFromCode(Action):
         endpoint = Endpoint.objects.filter(
             client__name=self.client, name=self.endpoint_name
         ).first()
-        numbers = sorted(endpoint.majors.values_list("number", flat=True)) if endpoint else []
+        numbers = (
+            sorted(endpoint.majors.exclude(number=None).values_list("number", flat=True))
+            if endpoint
+            else []
+        )
         target = self.major if self.major is not None else (numbers[-1] if numbers else 1)
         highest = numbers[-1] if numbers else 0
         if target < 1 or target > highest + 1:

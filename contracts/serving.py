@@ -116,7 +116,8 @@ def load_snapshot() -> Snapshot:
         .order_by("major_id", "-minor")
     ):
         versions.setdefault(version.major_id, []).append(version)
-    majors = list(MajorVersion.objects.select_related("endpoint__client"))
+    # A provisional major (no number until its first approval) has no URL yet.
+    majors = list(MajorVersion.objects.exclude(number=None).select_related("endpoint__client"))
     numbers: dict[tuple[str, str], list[int]] = {}
     for major in majors:
         numbers.setdefault((major.endpoint.client.name, major.endpoint.name), []).append(

@@ -32,10 +32,21 @@ def two_majors(bff, django_capture_on_commit_callbacks):
 
 
 def deprecate(home, sunset: datetime, capture) -> MajorVersion:
-    manager = get_user_model().objects.get(username="release-manager")
+    users = get_user_model().objects
+    major = home.majors.get(number=1)
+    proposal = services.ProposeDeprecation(users.get(username="release-manager"), major,
+                                           sunset_at=sunset).execute()  # fmt: skip
     with capture(execute=True):
-        return services.DeprecateMajor(manager, home.majors.get(number=1),
-                                       sunset_at=sunset).execute()  # fmt: skip
+        services.ConfirmProposal(users.get(username="admin"), proposal).execute()
+    major.refresh_from_db()
+    return major
+
+
+def sunset_passes(major: MajorVersion, capture) -> None:
+    """Time passes beyond the sunset (a sunset cannot be set in the past)."""
+    MajorVersion.objects.filter(pk=major.pk).update(sunset_at=datetime.now(UTC) - timedelta(1))
+    with capture(execute=True):
+        services.bump_generation()
 
 
 def call(token, major: int):
@@ -69,8 +80,10 @@ def test_a_deprecated_major_carries_deprecation_sunset_and_successor_link(
 def test_a_major_past_its_sunset_answers_410(
     two_majors, token, django_capture_on_commit_callbacks
 ) -> None:
-    deprecate(two_majors, datetime.now(UTC) - timedelta(seconds=1),
-              django_capture_on_commit_callbacks)  # fmt: skip
+    major = deprecate(two_majors, datetime.now(UTC) + timedelta(days=60),
+                      django_capture_on_commit_callbacks)  # fmt: skip
+    assert call(token, 1).status_code == 200
+    sunset_passes(major, django_capture_on_commit_callbacks)
     response = call(token, 1)
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "VERSION_RETIRED"

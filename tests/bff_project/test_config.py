@@ -299,3 +299,14 @@ def test_two_kinds_of_key_for_one_client_are_refused() -> None:
 def test_jwks_url_is_validated() -> None:
     with pytest.raises(ConfigError, match="JWT_WEB_JWKS_URL"):
         config.client_auth({"JWT_WEB_JWKS_URL": "not a url"}, debug=True, demo_secret=SECRET)
+
+
+def test_sunset_notice_defaults_to_thirty_days() -> None:
+    assert config.sunset_notice_days({}) == 30
+    assert config.sunset_notice_days({"REGISTRY_MIN_SUNSET_NOTICE_DAYS": "90"}) == 90
+
+
+@pytest.mark.parametrize("raw", ["-1", "soon", "3651"])
+def test_sunset_notice_refuses_nonsense(raw: str) -> None:
+    with pytest.raises(ConfigError, match="REGISTRY_MIN_SUNSET_NOTICE_DAYS"):
+        config.sunset_notice_days({"REGISTRY_MIN_SUNSET_NOTICE_DAYS": raw})

@@ -81,7 +81,9 @@ def test_end_to_end_flow_from_draft_to_served_version(
     page = dev.get(change_url(draft))
     assert page.status_code == 200
     assert b"user.avatarUrl (string|null)" in page.content  # the field picker
-    assert b"user.fraudScore (number)" in page.content  # declared, offered, not picked
+    # Declared, offered, labelled: internal and personal fields say so in the picker.
+    assert "user.fraudScore (number) · internal".encode() in page.content
+    assert "user.email (string) · personal data".encode() in page.content
     assert b"contract-preview" in page.content
     assert b"Sample payload" in page.content or b"preview-size" in page.content
 
@@ -93,11 +95,11 @@ def test_end_to_end_flow_from_draft_to_served_version(
     assert preview["payload"]["user"] == {"userId": "usr_9821", "email": "tara.9821@example.com"}
     assert 0 < preview["payloadBytes"] < preview["rawBytes"]
 
-    response = dev.post(change_url(draft), add_rule(form_data(page), "user:email"))
+    # Submit posts the change form: the rule added but not yet saved is saved, then submitted.
+    response = dev.post(change_url(draft), {**add_rule(form_data(page), "user:email"),
+                                            "_submit": "1"})  # fmt: skip
     assert response.status_code == 302, response.context and response.context.get("errors")
     assert draft.rules.filter(section="user", source_path="email").exists()
-
-    response = dev.post(reverse("admin:contracts_contractversion_submit", args=[draft.pk]))
     draft.refresh_from_db()
     assert draft.status == Status.SUBMITTED
     assert [c["kind"] for c in draft.diff] == ["field_added"]
@@ -229,11 +231,8 @@ def test_breaking_change_in_same_major_is_refused_on_submit(draft) -> None:
         k.split("-")[1] for k, v in data.items() if k.endswith("-id") and v == str(avatar.pk)
     )
     data[f"rules-{index}-DELETE"] = "on"
-    assert dev.post(change_url(draft), data).status_code == 302
-    response = dev.post(
-        reverse("admin:contracts_contractversion_submit", args=[draft.pk]), follow=True
-    )
-    assert b"breaking changes cannot go into v1" in response.content
+    response = dev.post(change_url(draft), {**data, "_submit": "1"}, follow=True)
+    assert b"Saved, not submitted: breaking changes cannot go into v1" in response.content
     draft.refresh_from_db()
     assert draft.status == Status.DRAFT
 
@@ -314,3 +313,87 @@ def test_a_rule_is_remapped_after_an_upstream_rename_and_reviewed_as_a_remap(
     with django_capture_on_commit_callbacks(execute=True):
         manager.post(review_url, {"decision": "approve", "comment": "same JSON"})
     assert registry.get("mobile", "home", 1).schema_version == "1.1"
+
+
+def test_retiring_through_the_admin_is_a_proposal_another_manager_confirms(
+    demo, django_capture_on_commit_callbacks
+) -> None:
+    v1 = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    url = reverse("admin:contracts_contractversion_retire", args=[v1.pk])
+    manager = login("release-manager")
+    page = manager.get(url)
+    assert b"v1 will have no servable version: its URLs will answer 503" in page.content
+    response = manager.post(url, {"step": "propose", "reason": "moving on"}, follow=True)
+    assert b"withdraw-proposal-button" in response.content
+    assert b"confirm-button" not in response.content
+    v1.refresh_from_db()
+    assert v1.status == Status.APPROVED
+    with django_capture_on_commit_callbacks(execute=True):
+        login("admin").post(url, {"step": "confirm"})
+    v1.refresh_from_db()
+    assert v1.status == Status.RETIRED
+    assert registry.get("mobile", "home", 1) is None
+
+
+def test_a_team_member_can_neither_propose_nor_confirm_lifecycle_changes(demo) -> None:
+    v1 = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    response = login("mobile-dev").post(
+        reverse("admin:contracts_contractversion_retire", args=[v1.pk]), {"step": "propose"}
+    )
+    assert response.status_code == 403
+    assert b"Not allowed" in response.content
+
+
+def test_a_deprecation_is_proposed_with_the_date_picker_and_confirmed_by_another_manager(
+    demo,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contracts.models import MajorVersion
+
+    major = MajorVersion.objects.get(endpoint__client__name="partner", endpoint__name="products",
+                                     number=1)  # fmt: skip
+    url = reverse("admin:contracts_majorversion_deprecate", args=[major.pk])
+    manager = login("release-manager")
+    assert b'type="datetime-local"' in manager.get(url).content
+    sunset = timezone.now() + timedelta(days=400)
+    past = manager.post(url, {"step": "propose", "sunset_at": "2020-01-01T00:00"}, follow=True)
+    assert b"the sunset must be in the future" in past.content
+    response = manager.post(
+        url, {"step": "propose", "sunset_at": sunset.strftime("%Y-%m-%dT%H:%M")}, follow=True
+    )
+    assert b"will answer 410" in response.content
+    major.refresh_from_db()
+    assert major.sunset_at.date() != sunset.date()  # unchanged until confirmed
+    login("admin").post(url, {"step": "confirm", "comment": "ok"})
+    major.refresh_from_db()
+    assert major.sunset_at.date() == sunset.date()
+    history = login("admin").get(reverse("admin:contracts_majorversion_history", args=[major.pk]))
+    assert b"confirmed by admin" in history.content
+    assert b"Deleted user" not in history.content
+
+
+def test_history_shows_an_empty_user_as_a_dash_not_a_deleted_user(demo) -> None:
+    approved = ContractVersion.objects.get(major__endpoint__name="home", status=Status.APPROVED)
+    page = login("release-manager").get(
+        reverse("admin:contracts_contractversion_history", args=[approved.pk])
+    )
+    assert re.search(rb"Approver:</strong>\s*-\s*(?:&nbsp;)?&rarr;", page.content)
+    assert b"Deleted user" not in page.content
+
+
+def test_the_team_withdraws_a_submission_from_the_change_page(demo) -> None:
+    submitted = ContractVersion.objects.get(status=Status.SUBMITTED)
+    dev = login("mobile-dev")
+    page = dev.get(change_url(submitted))
+    assert b'id="withdraw-button"' in page.content
+    assert b'name="_save"' not in page.content  # read-only: no pointless Save
+    workflow = reverse("admin:contracts_contractversion_workflow", args=[submitted.pk])
+    assert login("web-dev").post(workflow, {"step": "withdraw"}).status_code == 404
+    response = dev.post(workflow, {"step": "withdraw"}, follow=True)
+    assert b"Withdraw: done" in response.content
+    submitted.refresh_from_db()
+    assert submitted.status == Status.DRAFT
+    assert b'id="submit-for-review-button"' in response.content

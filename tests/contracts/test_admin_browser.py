@@ -38,7 +38,9 @@ SERVED_WITHIN_SECONDS = 10
 
 PASSWORDS = {
     "mobile-dev": "mobile-demo-password",
+    "partner-dev": "partner-demo-password",
     "release-manager": "release-demo-password",
+    "admin": "admin-demo-password",
 }
 
 
@@ -206,7 +208,7 @@ def test_team_member_adds_a_field_and_release_manager_approves_it_into_service(
     screenshots.take("draft-opened")
     click(driver, "#rules-group .add-row a")
     picker = find(driver, f"select[name='rules-{new_row}-field']")
-    Select(picker).select_by_visible_text("user.email (string)")
+    Select(picker).select_by_visible_text("user.email (string) · personal data")
     screenshots.take("field-picked", showing=picker)
     after = wait(driver).until(
         preview_showing_email, message="the live preview never showed the picked field"

@@ -98,8 +98,10 @@ def test_a_breaking_change_must_be_proposed_as_a_new_major(demo, settings) -> No
         call_command("contracts", "propose", "mobile", "home", stdout=StringIO())
     out = StringIO()
     call_command("contracts", "propose", "mobile", "home", "--major", "2", stdout=out)
-    proposal = ContractVersion.objects.get(status=Status.SUBMITTED, major__number=2)
+    # A new major takes its number (2) when its first version is approved.
+    proposal = ContractVersion.objects.get(status=Status.SUBMITTED, major__number=None)
     assert proposal.major.endpoint.name == "home"
+    assert services.next_label(proposal) == "2.0"
 
 
 def run_printed(command: str) -> str:

@@ -458,3 +458,17 @@ def test_rules_may_be_any_iterable():
 def test_leaf_labels_cover_every_scalar_type():
     source = obj(a=string(), b=integer(), c=number(), d=boolean())
     assert [label for _, label in leaf_paths(source)] == ["string", "integer", "number", "boolean"]
+
+
+def test_sensitivity_is_read_from_the_field_or_an_enclosing_one() -> None:
+    from contracts.paths import sensitivity
+    from contracts.schema import internal, nested, obj, personal, string
+
+    source = obj(
+        name=string(),
+        email=personal(string()),
+        risk=internal(nested(obj(score=string()))),
+    )
+    assert sensitivity(source, "name") == ""
+    assert sensitivity(source, "email") == "personal"
+    assert sensitivity(source, "risk.score") == "internal"

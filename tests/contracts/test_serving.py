@@ -41,8 +41,9 @@ def test_highest_approved_version_is_served(
     with django_capture_on_commit_callbacks(execute=True):
         services.Approve(manager, draft).execute()
     assert registry.get("mobile", "home", 1).schema_version == "1.1"
+    proposal = services.ProposeRetirement(manager, draft).execute()
     with django_capture_on_commit_callbacks(execute=True):
-        services.Retire(manager, draft).execute()
+        services.ConfirmProposal(demo.get(username="admin"), proposal).execute()
     assert registry.get("mobile", "home", 1).schema_version == "1.0"
 
 

@@ -546,3 +546,37 @@ def test_the_meta_schema_is_closed_with_its_cache_enum():
         "type": "array",
         "items": {"type": "string"},
     }
+
+
+def _unmarked(source):
+    """The same source schema with every internal/personal marker removed."""
+    from contracts.schema import Arr, Obj
+
+    def strip(kind):
+        if isinstance(kind, Obj):
+            return Obj(
+                tuple((n, replace(f, kind=strip(f.kind), sensitivity="")) for n, f in kind.fields)
+            )
+        if isinstance(kind, Arr):
+            return Arr(strip(kind.items))
+        return kind
+
+    return strip(source)
+
+
+def test_marking_fields_internal_or_personal_leaves_every_fingerprint_unchanged() -> None:
+    from aggregation.endpoints import ENDPOINTS
+    from contracts.demo import ENDPOINTS as DEMO
+
+    for demo in DEMO:
+        spec = ENDPOINTS[(demo.client, demo.name)]
+        unmarked = replace(
+            spec, sections=tuple(replace(s, source=_unmarked(s.source)) for s in spec.sections)
+        )
+        # Internal and personal fields included: the marker must not reach the shape.
+        rules = [
+            *demo.rules,
+            *(Rule(s.name, p) for s in spec.sections for p, _ in leaf_paths(s.source)[:40]),
+        ]
+        rules = list({(r.section, r.output_path): r for r in rules}.values())
+        assert fingerprint(build_shape(spec, rules)) == fingerprint(build_shape(unmarked, rules))

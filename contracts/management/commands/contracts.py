@@ -1,4 +1,5 @@
-"""``contracts check | propose | export``: the deploy gate, the bump proposal, JSON Schema.
+"""``contracts check | propose | export``: the deploy gate, the bump proposal, JSON Schema
+(or, with ``export --usage``, each version's traffic).
 
 With ``--registry URL`` each runs against a remote registry's API instead of the database,
 with the token in ``CONTRACTS_REGISTRY_TOKEN``: same output, same exit codes.
@@ -49,6 +50,11 @@ class Command(BaseCommand):
             "--out", type=Path, default=None, help="write one file per version into this directory"
         )
         export.add_argument("--include-retired", action="store_true")
+        export.add_argument(
+            "--usage",
+            action="store_true",
+            help="write each version's requests (last 24 h, 7 d, last seen) instead",
+        )
         for command in (check, propose, export):
             command.add_argument("--registry", default=None, metavar="URL", help=REGISTRY_HELP)
 
@@ -62,12 +68,16 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
         elif getattr(settings, "REGISTRY_CLIENT", False):
             raise CommandError("BFF_REGISTRY_CLIENT is set: pass --registry URL")
+        if action == "export" and options["usage"] and remote is not None:
+            raise CommandError("export --usage reads this registry's own traffic: no --registry")
         try:
             if action == "check":
                 self.check_contracts(options["format"], remote)
             elif action == "propose":
                 self.propose(options["client"], options["endpoint"], options["major"],
                              options["remap"], remote)  # fmt: skip
+            elif options["usage"]:
+                self.export_usage()
             else:
                 self.export(options["out"], include_retired=options["include_retired"],
                             remote=remote)  # fmt: skip
@@ -126,7 +136,8 @@ class Command(BaseCommand):
             self._print_proposal(client, endpoint, result["dropped"],
                                  [(c["compatibility"], c["path"], c["detail"], c["kind"])
                                   for c in result["changes"]],
-                                 major=version["major"], pk=version["id"],
+                                 label=f"v{version['major']}" if version["major"] else "new major",
+                                 pk=version["id"],
                                  submitted=version["status"] == Status.SUBMITTED)  # fmt: skip
             return
         action = services.ProposeFromCode(services.proposal_author(), client, endpoint,
@@ -138,11 +149,11 @@ class Command(BaseCommand):
         self._print_proposal(client, endpoint, action.dropped,
                              [(str(c.compatibility), c.path, c.detail, c.kind)
                               for c in action.changes],
-                             major=version.major.number, pk=version.pk,
+                             label=version.major.label, pk=version.pk,
                              submitted=version.status == Status.SUBMITTED)  # fmt: skip
 
     def _print_proposal(self, client: str, endpoint: str, dropped: list[str],
-                        changes: list[tuple[str, str, str, str]], *, major: int, pk: int,
+                        changes: list[tuple[str, str, str, str]], *, label: str, pk: int,
                         submitted: bool) -> None:  # fmt: skip
         for line in dropped:
             self.stdout.write(f"dropped rule {line}")
@@ -150,17 +161,30 @@ class Command(BaseCommand):
             self.stdout.write(f"  {compatibility:<9} {path}: {detail} [{kind}]")
         if submitted:
             self.stdout.write(
-                f"proposed {client}/{endpoint} v{major} as version #{pk}; "
+                f"proposed {client}/{endpoint} {label} as version #{pk}; "
                 f"a release manager approves it at "
                 f"/admin/contracts/contractversion/{pk}/review/"
             )
         else:
             self.stdout.write(
-                f"created a draft of {client}/{endpoint} v{major} (#{pk}) "
+                f"created a draft of {client}/{endpoint} {label} (#{pk}) "
                 "with no fields yet: pick them in the admin, then submit it for review"
             )
 
     # -- export
+
+    def export_usage(self) -> None:
+        document: dict[str, dict[str, dict[str, dict]]] = {}
+        for (client, endpoint), by_version in services.usage_by_endpoint().items():
+            document.setdefault(client, {})[endpoint] = {
+                f"{major}.{minor}": {
+                    "last24h": usage.last_24h,
+                    "last7d": usage.last_7d,
+                    "lastSeen": usage.last_seen.isoformat() if usage.last_seen else None,
+                }
+                for (major, minor), usage in by_version.items()
+            }
+        self.stdout.write(json.dumps(document, indent=2, sort_keys=True))
 
     def export(self, out: Path | None, *, include_retired: bool,
                remote: RegistryClient | None = None) -> None:  # fmt: skip

@@ -63,5 +63,8 @@ class Command(BaseCommand):
             demo.username: user_model.objects.get(username=demo.username) for demo in DEMO_USERS
         }
         authors = {client: users[f"{client}-dev"] for client in roles.FRONTEND_TEAMS}
-        for line in seed_registry(authors, approver=users["release-manager"]):
+        registry = seed_registry(
+            authors, approver=users["release-manager"], confirmer=users["admin"]
+        )
+        for line in registry:
             self.stdout.write(f"  created {line}")
