@@ -70,19 +70,23 @@ class Dispatcher:
 
     def after_commit(self, delivery_ids: list[int], email: dict[str, Any] | None) -> None:
         def work() -> None:
+            background = threading.current_thread() is not threading.main_thread()
+            if background:
+                # A fresh thread's connection; never on the caller's thread, where it would
+                # close a connection inside the caller's transaction (PostgreSQL).
+                close_old_connections()
             try:
                 for delivery_id in delivery_ids:
                     self.deliver(delivery_id)
                 if email is not None:
                     self.send_email(**email)
             finally:
-                if threading.current_thread() is not threading.main_thread():
+                if background:
                     connection.close()
 
         transaction.on_commit(lambda: self.start(work))
 
     def deliver(self, delivery_id: int) -> WebhookDelivery:
-        close_old_connections()
         delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
         webhook = delivery.webhook
         body = orjson.dumps(delivery.payload)
