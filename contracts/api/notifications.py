@@ -198,7 +198,7 @@ def _version_event(sender, version, history_instance) -> None:
     if event is None:
         return
     endpoint = version.major.endpoint
-    contract = f"{endpoint.client.name}/{endpoint.name} v{version.major.number}"
+    contract = f"{endpoint.client.name}/{endpoint.name} {version.major.label}"
     who = getattr(history_instance.history_user, "username", None) or "someone"
     label = version.schema_version or f"#{version.pk}"
     texts = {

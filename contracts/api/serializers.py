@@ -201,7 +201,8 @@ class EndpointSerializer(serializers.ModelSerializer):
         fields = ["id", "client", "name", "description", "cache", "majors"]
 
     def get_majors(self, endpoint: Endpoint) -> list[int]:
-        return sorted(major.number for major in endpoint.majors.all())
+        # A major opened by a draft has no number until its first version is approved.
+        return sorted(m.number for m in endpoint.majors.all() if m.number is not None)
 
 
 class MajorSerializer(serializers.ModelSerializer):
@@ -248,7 +249,8 @@ class ChangeSerializer(serializers.Serializer):
 class VersionSerializer(serializers.ModelSerializer):
     client = serializers.CharField(source="major.endpoint.client.name")
     endpoint = serializers.CharField(source="major.endpoint.name")
-    major = serializers.IntegerField(source="major.number")
+    # None while the version opens a new major: its number is taken on approval.
+    major = serializers.IntegerField(source="major.number", allow_null=True)
     version = serializers.CharField(source="schema_version", allow_null=True)
     author = serializers.CharField(source="author.get_username")
     approver = serializers.SerializerMethodField()
@@ -337,14 +339,13 @@ def predecessor_of(version: ContractVersion) -> ContractVersion | None:
     )  # fmt: skip
     if earlier is not None:
         return earlier
-    return (
-        ContractVersion.objects.filter(
-            major__endpoint=version.major.endpoint, major__number__lt=version.major.number,
-            status__in=(Status.APPROVED, Status.RETIRED),
-        )
-        .order_by("-major__number", "-minor")
-        .first()
+    earlier_majors = ContractVersion.objects.filter(
+        major__endpoint=version.major.endpoint, major__number__isnull=False,
+        status__in=(Status.APPROVED, Status.RETIRED),
     )  # fmt: skip
+    if version.major.number is not None:  # an unnumbered major comes after every other
+        earlier_majors = earlier_majors.filter(major__number__lt=version.major.number)
+    return earlier_majors.order_by("-major__number", "-minor").first()
 
 
 class RemapSerializer(serializers.Serializer):

@@ -161,8 +161,10 @@ class MajorViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.MajorSerializer
 
     def get_queryset(self):
-        majors = MajorVersion.objects.select_related("endpoint__client").prefetch_related(
-            "versions"
+        majors = (
+            MajorVersion.objects.exclude(number=None)
+            .select_related("endpoint__client")
+            .prefetch_related("versions")
         )
         majors = self.restricted(majors, "endpoint__client__name")
         if self.action == "list":

@@ -114,17 +114,20 @@ def test_deprecation_and_retirement_are_announced(demo, inline, django_capture_o
         Webhook.objects.create(name="all", url=receiver.url, secret=SECRET)
         v2 = MajorVersion.objects.get(endpoint__name="product", number=2)
         version = ContractVersion.objects.get(major=v2, status=Status.APPROVED)
+        second = demo.get(username="admin")  # retiring needs a second release manager
+        proposal = services.ProposeRetirement(manager, version).execute()
         with django_capture_on_commit_callbacks(execute=True):
-            services.Retire(manager, version).execute()
+            services.ConfirmProposal(second, proposal).execute()
         mobile_v1 = MajorVersion.objects.get(endpoint__name="home", number=1)
-        services.CreateDraft(demo.get(username="mobile-dev"), mobile_v1.endpoint,
-                             new_major=True, rules=[Rule("user", "userId")]).execute()  # fmt: skip
-        draft = ContractVersion.objects.get(major__endpoint__name="home", major__number=2)
+        draft = services.CreateDraft(demo.get(username="mobile-dev"), mobile_v1.endpoint,
+                                     new_major=True,
+                                     rules=[Rule("user", "userId")]).execute()  # fmt: skip
         services.SubmitForReview(demo.get(username="mobile-dev"), draft).execute()
         services.Approve(manager, draft).execute()
+        sunset = timezone.now() + timedelta(days=45)
+        proposal = services.ProposeDeprecation(manager, mobile_v1, sunset_at=sunset).execute()
         with django_capture_on_commit_callbacks(execute=True):
-            sunset = timezone.now() + timedelta(days=30)
-            services.DeprecateMajor(manager, mobile_v1, sunset_at=sunset).execute()
+            services.ConfirmProposal(second, proposal).execute()
     events = [p["event"] for p in receiver.payloads()]
     assert events[0] == "retired"
     assert events[-1] == "deprecated"
