@@ -15,6 +15,7 @@ async def _get(service: str, path: str, context: CallContext, **params: str | in
         trace_id=context.trace_id,
         params=params or None,
         time_limit=context.timeout,
+        trace_headers=context.trace.headers() if context.trace is not None else None,
     )
 
 

@@ -11,7 +11,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
-from aggregation import cachekeys, fanout, metrics, openapi, surfaces
+from aggregation import cachekeys, encoding, fanout, metrics, openapi, surfaces
 from aggregation.auth import authenticate_request, require_scope
 from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
 from aggregation.conf import bff_settings
@@ -20,19 +20,23 @@ from aggregation.envelope import error_for
 from aggregation.errors import (
     ContractUnavailable,
     DependencyUnavailable,
+    InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     VersionNotFound,
     VersionRetired,
 )
+from aggregation.projection import DriftLog
 from aggregation.surfaces import Surface
 from aggregation.throttling import check_rate
-from aggregation.tracing import TRACE_HEADER, trace_id_for
+from aggregation.tracing import TRACE_HEADER, trace_context_for, trace_id_for
 from contracts.models import CacheScope
 from contracts.serving import ServingContract, registry
 
 logger = logging.getLogger(__name__)
 
 PRIVATE_CACHE_CONTROL = "private, max-age=30, s-maxage=0"
+ALLOWED_METHODS = ("GET", "HEAD")
 _DEPENDENCY_MESSAGES = {
     "user": "The user profile is temporarily unavailable.",
     "catalog": "The catalog is temporarily unavailable.",
@@ -67,12 +71,28 @@ def _record_drift(contract: ServingContract, drift, trace_id: str) -> None:
     for item in drift:
         metrics.SCHEMA_DRIFT.labels(contract.client, contract.endpoint, item.section,
                                     item.reason).inc()  # fmt: skip
-    if drift:
+    if not drift:
+        return
+    log = _drift_log()
+    fresh = log.to_log((contract.client, contract.endpoint), drift)
+    if fresh:
         logger.warning(
             "schema drift",
             extra={"traceId": trace_id, "client": contract.client, "endpoint": contract.endpoint,
-                   "drift": [f"{d.section}.{d.path}: {d.reason}" for d in drift[:20]]},
+                   "drift": [f"{d.section}.{d.path}: {d.reason}" for d in fresh[:20]],
+                   "quietSeconds": log.interval},
         )  # fmt: skip
+
+
+def _drift_log() -> DriftLog:
+    interval = bff_settings.SCHEMA_DRIFT_LOG_INTERVAL_SECONDS
+    if _drift_logs.get(interval) is None:
+        _drift_logs.clear()
+        _drift_logs[interval] = DriftLog(interval)
+    return _drift_logs[interval]
+
+
+_drift_logs: dict[float, DriftLog] = {}
 
 
 def _critical_failure(exc: fanout.CriticalDependencyFailed) -> Exception:
@@ -84,17 +104,39 @@ def _critical_failure(exc: fanout.CriticalDependencyFailed) -> Exception:
 
 
 def _etag_matches(request: HttpRequest, etag: str) -> bool:
-    header = request.headers.get("If-None-Match")
+    """Weak comparison (RFC 9110 13.1.2), and any content coding's tag of the same entry."""
+    header = request.META.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
-    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in candidates or etag in candidates
+    stem = etag[:-1]
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/")
+        if tag == etag or tag == "*" or (tag.startswith(stem) and tag[len(stem) :] in _CODED_TAGS):
+            return True
+    return False
 
 
-def _body(meta: dict, sections: bytes) -> bytes:
-    # The cached sections are spliced in as stored: no parse, no re-serialisation per hit.
-    head = b'{"meta":' + orjson.dumps(meta)
-    return head + b"}" if sections == b"{}" else head + b"," + sections[1:]
+# An entry's tag per content coding: the representations differ, so do their strong tags
+# (RFC 9110 8.8.3.3); If-None-Match with any of them matches the entry.
+_CODED_TAGS = ('-gzip"', '-zstd"')
+
+
+def _coded_etag(etag: str, coding: str) -> str:
+    return etag if coding == encoding.IDENTITY else f'{etag[:-1]}-{coding}"'
+
+
+def _coding(request: HttpRequest, entry: Entry) -> str:
+    if not entry.gzip or not bff_settings.COMPRESSION:
+        return encoding.IDENTITY
+    accept = request.META.get("HTTP_ACCEPT_ENCODING")
+    return encoding.negotiate(accept) if accept else encoding.IDENTITY
+
+
+def _repeated_query_key(request: HttpRequest) -> None:
+    if request.META.get("QUERY_STRING"):
+        for name, values in request.GET.lists():
+            if len(values) > 1:
+                raise InvalidRequest(f"The query parameter {name[:40]!r} is given more than once.")
 
 
 def _cache_control(contract: ServingContract) -> dict[str, str]:
@@ -102,21 +144,26 @@ def _cache_control(contract: ServingContract) -> dict[str, str]:
         ttl = contract.cache_ttl_seconds
         return {
             "Cache-Control": f"public, max-age={ttl}, s-maxage={ttl}, "
-            f"stale-while-revalidate={contract.cache_stale_grace_seconds}"
+            f"stale-while-revalidate={contract.cache_stale_grace_seconds}",
+            "Vary": "Accept-Encoding",
         }
-    return {"Cache-Control": PRIVATE_CACHE_CONTROL, "Vary": "Authorization"}
+    return {"Cache-Control": PRIVATE_CACHE_CONTROL, "Vary": "Authorization, Accept-Encoding"}
 
 
 async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> HttpResponse:
     started = time.perf_counter()
-    trace_id = trace_id_for(request)
+    trace = trace_context_for(request)
+    trace_id = trace.trace_id
     client, endpoint = surface.spec.client, surface.spec.name
     try:
+        if request.method not in ALLOWED_METHODS:
+            raise MethodNotAllowed(ALLOWED_METHODS)
         principal = await authenticate_request(request.headers.get("Authorization"), client)
         await check_rate(principal)
         if surface.scope is not None:
             require_scope(principal, surface.scope)
         contract, lifecycle = serving_contract(request, client, endpoint, major)
+        _repeated_query_key(request)
         params = surface.params_from(request.GET, path)
         downstream = bff_settings.DOWNSTREAM
         deadline = downstream["REQUEST_DEADLINE_SECONDS"]
@@ -127,6 +174,7 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
             trace_id=trace_id,
             timeout=downstream["TIMEOUT_SECONDS"],
             params=params,
+            trace=trace,
         )
 
         async def compute() -> Computed:
@@ -136,12 +184,16 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 raise _critical_failure(exc) from exc
             sections, drift = contract.plan.project_all(surface.sections_from(result.values))
             _record_drift(contract, drift, trace_id)
-            return Computed(orjson.dumps(sections), result.degraded)
+            body = orjson.dumps(sections)
+            # Compressed once here, for every response the entry will serve.
+            gzip, zstd = encoding.compressed_forms(body)
+            return Computed(body, result.degraded, gzip, zstd)
 
         if contract.cache_scope == CacheScope.NONE:
             computed = await compute()
             etag = etag_for(computed.body, contract.fingerprint)
-            entry = Entry(computed.body, etag, 0.0, 0.0, computed.degraded)
+            entry = Entry(computed.body, etag, 0.0, 0.0, computed.degraded, computed.gzip,
+                          computed.zstd)  # fmt: skip
             state = "bypass"
         else:
             prefix = bff_settings.CACHE_KEY_PREFIX
@@ -164,9 +216,14 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 wait_seconds=deadline,
             )
             entry, state = outcome.entry, outcome.state
-        headers = {**_cache_control(contract), "ETag": entry.etag, **lifecycle}
+        coding = _coding(request, entry)
+        headers = {**_cache_control(contract), "ETag": _coded_etag(entry.etag, coding),
+                   **lifecycle}  # fmt: skip
         if _etag_matches(request, entry.etag) and not entry.degraded:
+            # RFC 9110 15.4.5: the validators and caching headers a 200 would carry, and
+            # none of the body's (a shared cache would copy them onto the stored body).
             response = HttpResponse(status=304)
+            del response["Content-Type"]
         else:
             meta = {
                 "traceId": trace_id,
@@ -179,7 +236,14 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 "degradedDependencies": list(entry.degraded),
                 "cache": state,
             }
-            response = HttpResponse(_body(meta, entry.body), content_type="application/json")
+            head = b'{"meta":' + orjson.dumps(meta)
+            body = encoding.encode(head, entry.body, coding, entry.gzip, entry.zstd)
+            response = HttpResponse(
+                b"" if request.method == "HEAD" else body, content_type="application/json"
+            )
+            response["Content-Length"] = str(len(body))
+            if coding != encoding.IDENTITY:
+                response["Content-Encoding"] = coding
             if entry.degraded:
                 # A degraded page is nobody's to keep: not the client's, not a proxy's.
                 response["X-BFF-Degraded"] = ",".join(entry.degraded)
@@ -214,15 +278,29 @@ async def partner_products(request: HttpRequest, major: int) -> HttpResponse:
 async def openapi_document(request: HttpRequest, client: str, major: int) -> HttpResponse:
     """``/{client}/v{major}/openapi.json``: the surface as this instance serves it now."""
     trace_id = trace_id_for(request)
+    if request.method not in ALLOWED_METHODS:
+        return error_for(MethodNotAllowed(ALLOWED_METHODS), trace_id)
     if not registry.loaded:
         return error_for(ContractUnavailable(), trace_id)
-    document = openapi.document(registry.snapshot, client, major)
+    snapshot, now = registry.snapshot, datetime.now(UTC)
+    document = openapi.document(snapshot, client, major, server=_origin(request), now=now)
     if document is None:
+        if openapi.retired(snapshot, client, major, now):
+            return error_for(VersionRetired(f"v{major} of the {client} API was retired."), trace_id)
         return error_for(VersionNotFound(f"{client} has no v{major}."), trace_id)
-    response = HttpResponse(orjson.dumps(document), content_type="application/json")
+    body = orjson.dumps(document)
+    response = HttpResponse(
+        b"" if request.method == "HEAD" else body, content_type="application/json"
+    )
+    response["Content-Length"] = str(len(body))
     response["Cache-Control"] = "no-cache"
     response[TRACE_HEADER] = trace_id
     return response
+
+
+def _origin(request: HttpRequest) -> str:
+    # The Host header was checked against ALLOWED_HOSTS by the handler.
+    return f"{request.scheme}://{request.get_host()}"
 
 
 # A version segment no route accepts: "v0", "v01" (routes take only canonical majors).

@@ -58,6 +58,12 @@ try:
             _env, "CIRCUIT_RESET_SECONDS", default=5.0, minimum=0.1
         ),
     }
+    # Response compression (gzip, zstd) when the client asks; off only to measure its cost.
+    _compression = config.get_bool(_env, "BFF_COMPRESSION", default=True)
+    # Schema drift: one log line per field and reason per this many seconds.
+    _drift_log_interval = config.get_float(
+        _env, "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS", default=60.0, minimum=0.0
+    )
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
     _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
@@ -216,4 +222,6 @@ BFF = {
     # prometheus_client reads the directory itself; this only says to aggregate it.
     "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
     "BENCH_VIEWS": _bench_views,
+    "COMPRESSION": _compression,
+    "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS": _drift_log_interval,
 }

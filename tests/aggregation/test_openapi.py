@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from aggregation import openapi
 from contracts.serving import registry
+from contracts.shapes import to_json_schema
 
 
 def fetch(path: str):
@@ -63,3 +66,89 @@ def test_unknown_surface_or_major_is_404_in_the_envelope(demo, path) -> None:
     response = fetch(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "VERSION_NOT_FOUND"
+
+
+CATALOG = {"scope": "catalog:read"}
+DOCUMENTS = ["/mobile/v1/openapi.json", "/web/v1/openapi.json", "/partner/v2/openapi.json"]
+
+
+def operations(document: dict):
+    for path, item in document["paths"].items():
+        yield path, item["get"]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_published_schemas_are_open_to_added_properties_and_say_so(demo, path) -> None:
+    response = fetch(path)
+    assert b"additionalProperties" not in response.content
+    document = response.json()
+    assert "open to added properties" in document["info"]["description"]
+    for _, operation in operations(document):
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "open to added properties" in schema["description"]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_every_response_has_an_example_valid_against_the_closed_schema(demo, path) -> None:
+    document = fetch(path).json()
+    for route, operation in operations(document):
+        _, client, major, _ = route.split("/", 3)
+        endpoint = operation["operationId"].removeprefix(f"{client}_")
+        contract = registry.get(client, endpoint, int(major[1:]))
+        closed = to_json_schema(dict(contract.shape), title="t", version="v", closed=True)
+        example = operation["responses"]["200"]["content"]["application/json"]["example"]
+        assert list(Draft202012Validator(closed).iter_errors(example)) == [], route
+        for status, response in operation["responses"].items():
+            if status in ("200", "304"):
+                continue
+            error = response["content"]["application/json"]["example"]
+            assert list(Draft202012Validator(openapi.ERROR_SCHEMA).iter_errors(error)) == []
+
+
+def test_every_header_the_server_sends_is_declared(demo) -> None:
+    document = fetch("/mobile/v1/openapi.json").json()
+    responses = document["paths"]["/mobile/v1/home"]["get"]["responses"]
+    assert set(responses["200"]["headers"]) >= {
+        "ETag", "Cache-Control", "Vary", "Content-Encoding", "X-BFF-Degraded", "X-Trace-Id",
+        "Deprecation", "Sunset", "Link", "X-Content-Type-Options",
+    }  # fmt: skip
+    assert set(responses["304"]["headers"]) >= {"ETag", "Cache-Control", "Vary", "X-Trace-Id"}
+    assert "WWW-Authenticate" in responses["401"]["headers"]
+    assert "Retry-After" in responses["429"]["headers"]
+    for status in ("400", "401", "403", "404", "410", "429", "500", "503"):
+        assert "X-Trace-Id" in responses[status]["headers"], status
+
+
+def test_the_document_names_the_server_it_came_from(demo) -> None:
+    document = Client().get("/mobile/v1/openapi.json", HTTP_HOST="localhost:8000").json()
+    assert document["servers"] == [{"url": "http://localhost:8000"}]
+
+
+def test_other_methods_on_a_document_get_405(demo) -> None:
+    response = Client().delete("/mobile/v1/openapi.json")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    ("client", "endpoint", "major", "path", "token_options"),
+    [
+        ("mobile", "home", 1, "/mobile/v1/home", {}),
+        ("web", "dashboard", 1, "/web/v1/dashboard", {}),
+        ("partner", "product", 1, "/partner/v1/products/prd_5", CATALOG),
+        ("partner", "product", 2, "/partner/v2/products/prd_5", CATALOG),
+        ("partner", "products", 2, "/partner/v2/products?ids=prd_5,prd_6", CATALOG),
+    ],
+)
+def test_every_body_validates_against_its_versions_closed_schema(
+    bff, token, client, endpoint, major, path, token_options
+) -> None:
+    subject = "ptn_1" if client == "partner" else "usr_31"
+    response = Client().get(
+        path, HTTP_AUTHORIZATION=f"Bearer {token(subject, client=client, **token_options)}"
+    )
+    assert response.status_code == 200, response.content
+    contract = registry.get(client, endpoint, major)
+    closed = to_json_schema(dict(contract.shape), title="t", version="v", closed=True)
+    assert list(Draft202012Validator(closed).iter_errors(response.json())) == []
+    assert response.json()["meta"]["schemaVersion"] == contract.schema_version
