@@ -197,7 +197,10 @@ def _operation(surface: Surface, contract: ServingContract, parameters: tuple) -
                 "name": "X-Trace-Id",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{8,128}$"},
+                # Not a pattern: a malformed id is replaced by a new one, not refused.
+                "description": "Used as the trace id when it matches ^[A-Za-z0-9._:-]{8,128}$ "
+                "and no valid traceparent is sent; replaced by a new one otherwise.",
+                "schema": {"type": "string"},
             },
             {
                 "name": "traceparent",
