@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from dataclasses import dataclass
 
 from django.http import HttpRequest
@@ -39,10 +38,12 @@ class TraceContext:
     w3c_trace_id: str  # 32 hex digits: the trace id itself when it has that form
     flags: str = "00"
     tracestate: str | None = None
+    parent_id: str | None = None  # the client's span, when it sent a valid traceparent
 
-    def headers(self, parent_id: str | None = None) -> dict[str, str]:
-        """The headers for one downstream call; ``parent_id`` defaults to a new span id."""
-        parent = parent_id or os.urandom(8).hex()
+    def headers(self, span_id: str | None = None) -> dict[str, str]:
+        """The headers for one downstream call; ``span_id`` (the call's own span, the
+        parent of whatever the service does) defaults to a new random one."""
+        parent = span_id or os.urandom(8).hex()
         headers = {
             TRACE_HEADER: self.trace_id,
             "traceparent": f"00-{self.w3c_trace_id}-{parent}-{self.flags}",
@@ -53,11 +54,12 @@ class TraceContext:
 
 
 def new_trace_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits: a W3C trace id (never all zeros in practice) and a UUID's size."""
+    return os.urandom(16).hex()
 
 
-def parse_traceparent(value: str) -> tuple[str, str] | None:
-    """``(trace id, flags)`` of a valid ``traceparent``, else None."""
+def parse_traceparent(value: str) -> tuple[str, str, str] | None:
+    """``(trace id, parent id, flags)`` of a valid ``traceparent``, else None."""
     match = _TRACEPARENT.match(value.strip(" \t"))
     if match is None:
         return None
@@ -68,7 +70,7 @@ def parse_traceparent(value: str) -> tuple[str, str] | None:
         return None
     if version != "00":
         flags = f"{int(flags, 16) & 0x01:02x}"  # only the flags version 00 defines
-    return trace_id, flags
+    return trace_id, parent_id, flags
 
 
 def trace_context_for(request: HttpRequest) -> TraceContext:
@@ -76,15 +78,17 @@ def trace_context_for(request: HttpRequest) -> TraceContext:
     existing = getattr(request, "trace", None)
     if existing is not None:
         return existing
-    headers = request.headers
-    traceparent = headers.get("traceparent")
+    # META, not request.headers: building the latter costs more than the whole look-up.
+    meta = request.META
+    traceparent = meta.get("HTTP_TRACEPARENT")
     parsed = parse_traceparent(traceparent) if traceparent else None
     if parsed is not None:
-        trace_id, flags = parsed
-        state = headers.get("tracestate", "")
-        trace = TraceContext(trace_id, trace_id, flags, state if _TRACESTATE.match(state) else None)
+        trace_id, parent_id, flags = parsed
+        state = meta.get("HTTP_TRACESTATE", "")
+        trace = TraceContext(trace_id, trace_id, flags,
+                             state if _TRACESTATE.match(state) else None, parent_id)  # fmt: skip
     else:
-        candidate = headers.get(TRACE_HEADER, "")
+        candidate = meta.get("HTTP_X_TRACE_ID", "")
         if _VALID.match(candidate):
             w3c = candidate if _W3C_TRACE_ID.match(candidate) and candidate != _ZERO_TRACE else None
             trace = TraceContext(candidate, w3c or new_trace_id())

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
-from aggregation import cachekeys, encoding, fanout, metrics, openapi, surfaces
+from aggregation import cachekeys, encoding, fanout, metrics, openapi, otel, surfaces
 from aggregation.auth import authenticate_request, require_scope
 from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
 from aggregation.conf import bff_settings
@@ -151,6 +152,18 @@ def _cache_control(contract: ServingContract) -> dict[str, str]:
 
 
 async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> HttpResponse:
+    tracer = otel.tracer()
+    if tracer is None:
+        return await _serve(surface, request, major, path, None)
+    trace = trace_context_for(request)
+    name = f"{request.method} {surface.spec.client} {surface.spec.name} v{major}"
+    with otel.request_span(tracer, name, trace, client_sent=trace.parent_id is not None) as span:
+        response = await _serve(surface, request, major, path, tracer)
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+
+async def _serve(surface: Surface, request: HttpRequest, major: int, path, tracer) -> HttpResponse:
     started = time.perf_counter()
     trace = trace_context_for(request)
     trace_id = trace.trace_id
@@ -158,7 +171,7 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
     try:
         if request.method not in ALLOWED_METHODS:
             raise MethodNotAllowed(ALLOWED_METHODS)
-        principal = await authenticate_request(request.headers.get("Authorization"), client)
+        principal = await authenticate_request(request.META.get("HTTP_AUTHORIZATION"), client)
         await check_rate(principal)
         if surface.scope is not None:
             require_scope(principal, surface.scope)
@@ -207,14 +220,17 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 contract.cache_jitter_percent,
                 contract.cache_stale_grace_seconds,
             )
-            outcome = await response_cache(contract.cache_scope).get_or_compute(
-                key,
-                compute,
-                policy,
-                fingerprint=contract.fingerprint,
-                labels=(client, endpoint),
-                wait_seconds=deadline,
-            )
+            with otel.span(tracer, "cache lookup") if tracer else nullcontext() as span:
+                outcome = await response_cache(contract.cache_scope).get_or_compute(
+                    key,
+                    compute,
+                    policy,
+                    fingerprint=contract.fingerprint,
+                    labels=(client, endpoint),
+                    wait_seconds=deadline,
+                )
+                if span is not None:
+                    span.set_attribute("bff.cache", outcome.state)
             entry, state = outcome.entry, outcome.state
         coding = _coding(request, entry)
         headers = {**_cache_control(contract), "ETag": _coded_etag(entry.etag, coding),

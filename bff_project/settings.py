@@ -64,6 +64,14 @@ try:
     _drift_log_interval = config.get_float(
         _env, "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS", default=60.0, minimum=0.0
     )
+    # OpenTelemetry's own variable: spans only when it names an exporter (aggregation/otel.py).
+    _otel_exporter = _env.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if _otel_exporter in ("", "none"):
+        _otel_exporter = None
+    elif _otel_exporter not in ("console", "otlp"):
+        raise config.ConfigError(
+            f"OTEL_TRACES_EXPORTER must be console, otlp or none, got {_otel_exporter!r}"
+        )
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
     _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
@@ -223,5 +231,6 @@ BFF = {
     "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
     "BENCH_VIEWS": _bench_views,
     "COMPRESSION": _compression,
+    "OTEL_TRACES_EXPORTER": _otel_exporter,
     "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS": _drift_log_interval,
 }

@@ -83,6 +83,8 @@ def live_bff(demo_services: DemoServices, tmp_path_factory: pytest.TempPathFacto
         RATE_LIMITS="off",
         DOWNSTREAM_TIMEOUT_SECONDS="10",
         REQUEST_DEADLINE_SECONDS="15",
+        # Tests that inject faults open breakers; the next test should not wait long.
+        CIRCUIT_RESET_SECONDS="0.5",
         LOG_LEVEL="WARNING",
         **demo_services.env,
     )

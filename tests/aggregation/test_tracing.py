@@ -17,9 +17,9 @@ TRACEPARENT = f"00-{TRACE}-{PARENT}-01"
 @pytest.mark.parametrize(
     ("value", "parsed"),
     [
-        (TRACEPARENT, (TRACE, "01")),
-        (f"00-{TRACE}-{PARENT}-00", (TRACE, "00")),
-        (f"cc-{TRACE}-{PARENT}-03-what-the-future-adds", (TRACE, "01")),
+        (TRACEPARENT, (TRACE, PARENT, "01")),
+        (f"00-{TRACE}-{PARENT}-00", (TRACE, PARENT, "00")),
+        (f"cc-{TRACE}-{PARENT}-03-what-the-future-adds", (TRACE, PARENT, "01")),
         (f"00-{TRACE}-{PARENT}-01-extra", None),  # version 00 is exactly 55 characters
         (f"ff-{TRACE}-{PARENT}-01", None),
         (f"00-{'0' * 32}-{PARENT}-01", None),
