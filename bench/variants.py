@@ -29,10 +29,14 @@ VARIANTS = {
     "httpx_aiohttp": "bench.variants:httpx_aiohttp",
     # Experiments on code outside the handler and the transport (docs/performance.md,
     # "Where the rest of the time goes"): the mobile home's slowest dependency started
-    # first; the in-process cache's async methods called without a thread hop.
+    # first. And, before: the in-process cache through its async methods (a thread hop).
     "slowest_first": "bench.variants:slowest_first",
-    "locmem_inline": "bench.variants:locmem_inline",
+    "locmem_hop": "bench.variants:locmem_hop",
+    # Not the product: the FastAPI BFF written for speed that SPEC section 10 compares cache
+    # hits with (bench/peer_fastapi.py; mobile home only; needs pip install fastapi).
+    "fastapi_peer": "bench.peer_fastapi:app",
 }
+PEERS = ("fastapi_peer",)
 
 
 def _product() -> Any:
@@ -81,17 +85,13 @@ def _slowest_first() -> Any:
     return app
 
 
-def _locmem_inline() -> Any:
-    from django.core.cache.backends.locmem import LocMemCache
+def _locmem_hop() -> Any:
+    from aggregation.cachestore import DjangoStore
 
-    # No I/O behind a local-memory cache, only a lock: run its sync methods in place.
-    for name in ("get", "set", "add", "delete"):
-        sync = getattr(LocMemCache, name)
+    async def through_async_methods(self, name, *args, **kwargs):
+        return await self._guard(getattr(self._cache, "a" + name)(*args, **kwargs))
 
-        async def inline(self, *args, _sync=sync, **kwargs):
-            return _sync(self, *args, **kwargs)
-
-        setattr(LocMemCache, "a" + name, inline)
+    DjangoStore._call = through_async_methods
     return _product().application
 
 
@@ -161,7 +161,7 @@ _BUILDERS: dict[str, Callable[[], Any]] = {
     "httpx_pool_200": _httpx_pool_200,
     "httpx_aiohttp": _httpx_aiohttp,
     "slowest_first": _slowest_first,
-    "locmem_inline": _locmem_inline,
+    "locmem_hop": _locmem_hop,
 }
 
 
