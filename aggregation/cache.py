@@ -357,7 +357,7 @@ class ResponseCache:
 
     @staticmethod
     def _event(event: str, labels: tuple[str, str]) -> None:
-        metrics.CACHE_EVENTS.labels(labels[0], labels[1], event).inc()
+        metrics.child(metrics.CACHE_EVENTS, labels[0], labels[1], event).inc()
 
 
 # Strong references to background refreshes, so they are not garbage-collected mid-flight.

@@ -68,3 +68,16 @@ RATE_LIMIT_EVENTS = Counter(
     "Rate-limit decisions other than a plain pass: limited, or store_error (let through).",
     ["client", "event"],
 )
+
+
+def child(metric, *labels: str):
+    """``metric.labels(*labels)``, kept: ``labels()`` validates and locks on every call,
+    which the hit path pays three times a request. Children are never removed here."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
+_children: dict[tuple, object] = {}

@@ -270,8 +270,8 @@ async def _serve(surface: Surface, request: HttpRequest, major: int, path, trace
     except Exception as exc:  # noqa: BLE001 - error_for is the one mapping to the envelope
         response = error_for(exc, trace_id)
     response[TRACE_HEADER] = trace_id
-    metrics.REQUESTS.labels(client, endpoint, str(response.status_code)).inc()
-    metrics.REQUEST_LATENCY.labels(client, endpoint).observe(time.perf_counter() - started)
+    metrics.child(metrics.REQUESTS, client, endpoint, str(response.status_code)).inc()
+    metrics.child(metrics.REQUEST_LATENCY, client, endpoint).observe(time.perf_counter() - started)
     return response
 
 
