@@ -313,7 +313,7 @@ class ResponseCache:
             return None
         try:
             return Entry.decode(raw)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):  # binascii.Error too
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):  # binascii.Error is one
             # A foreign or corrupt value under our key: treat it as absent and overwrite.
             self._event("error", labels)
             return None
