@@ -32,7 +32,8 @@ test-fast: venv
 bench: venv
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
 		apt-get install -y -qq wrk 2>/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }; }
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/run.py --variants final,fastapi_peer
 
 demo-services: venv
 	$(BIN)/python -m demo_services

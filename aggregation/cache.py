@@ -1,8 +1,9 @@
 """The read-through response cache: versioned keys, one recomputation per expiry.
 
 An entry is two JSON documents joined by a newline: a header with the recompute time
-(``delta``), the logical expiry and the ETag, then the response's sections exactly as
-they are sent. ``meta`` is built per request and never stored.
+(``delta``), the logical expiry, the ETag and the sections' precompressed forms
+(``aggregation/encoding.py``, base64), then the response's sections exactly as they are
+sent. ``meta`` is built per request and never stored.
 
 One recomputation per key per expiry, across processes:
 
@@ -29,6 +30,7 @@ gets the whole page. The store being slow or down costs hits, never a request.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import hashlib
 import logging
 import math
@@ -73,6 +75,10 @@ class Computed:
 
     body: bytes
     degraded: tuple[str, ...] = ()
+    # The body's tail (all but its opening brace, see aggregation/encoding.py) compressed
+    # once here rather than on every hit; empty when not worth it.
+    gzip: bytes = b""
+    zstd: bytes = b""
 
 
 class SharedError(BFFError):
@@ -92,20 +98,30 @@ class Entry:
     delta: float  # seconds the recomputation took
     expiry: float  # logical expiry, epoch seconds
     degraded: tuple[str, ...] = ()
+    gzip: bytes = b""
+    zstd: bytes = b""
     error: dict | None = None  # a negative entry: the error every reader answers
 
     def encode(self) -> bytes:
         header = {"delta": self.delta, "expiry": self.expiry, "etag": self.etag}
         if self.error is not None:
             header["error"] = self.error
+        if self.gzip:
+            # Base64: the in-process store and django-redis's JSON serializer keep text.
+            header["gz"] = binascii.b2a_base64(self.gzip, newline=False).decode()
+            header["zs"] = binascii.b2a_base64(self.zstd, newline=False).decode()
         return orjson.dumps(header) + b"\n" + self.body
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry:
         header, _, body = raw.partition(b"\n")
         fields = orjson.loads(header)
+        gz, zs = fields.get("gz"), fields.get("zs")
         entry = cls(body=body, etag=str(fields["etag"]), delta=float(fields["delta"]),
-                    expiry=float(fields["expiry"]), error=fields.get("error"))  # fmt: skip
+                    expiry=float(fields["expiry"]),
+                    gzip=binascii.a2b_base64(gz) if gz else b"",
+                    zstd=binascii.a2b_base64(zs) if zs else b"",
+                    error=fields.get("error"))  # fmt: skip
         if entry.error is not None:
             entry.shared_error()  # validated now, so that raising it later cannot fail
         return entry
@@ -315,12 +331,14 @@ class ResponseCache:
         computed = await compute()
         delta = time.perf_counter() - started
         return Entry(body=computed.body, etag=etag_for(computed.body, fingerprint), delta=delta,
-                     expiry=0.0, degraded=computed.degraded)  # fmt: skip
+                     expiry=0.0, degraded=computed.degraded, gzip=computed.gzip,
+                     zstd=computed.zstd)  # fmt: skip
 
     async def _write(self, key: str, entry: Entry, policy: Policy, labels) -> None:
         ttl = self.jittered_ttl(policy)
         now = self.clock()
-        stored = Entry(entry.body, entry.etag, entry.delta, now + ttl)
+        stored = Entry(entry.body, entry.etag, entry.delta, now + ttl, gzip=entry.gzip,
+                       zstd=entry.zstd)  # fmt: skip
         try:
             await self.store.set(
                 key, stored.encode(), ttl_ms=math.ceil((ttl + policy.stale_grace_seconds) * 1000)
@@ -359,7 +377,7 @@ class ResponseCache:
             return None
         try:
             return Entry.decode(raw)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):  # binascii.Error is one
             # A foreign or corrupt value under our key: treat it as absent and overwrite.
             self._event("error", labels)
             return None
@@ -403,7 +421,7 @@ class ResponseCache:
 
     @staticmethod
     def _event(event: str, labels: tuple[str, str]) -> None:
-        metrics.CACHE_EVENTS.labels(labels[0], labels[1], event).inc()
+        metrics.child(metrics.CACHE_EVENTS, labels[0], labels[1], event).inc()
 
 
 # Strong references to background refreshes, so they are not garbage-collected mid-flight.

@@ -14,6 +14,7 @@ import weakref
 from typing import Protocol
 
 from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 
 from aggregation.circuit import CircuitBreaker, CircuitState
 
@@ -121,7 +122,13 @@ class RedisStore:
 
 
 class DjangoStore:
-    """Django's configured cache (the in-process cache when REDIS_URL is unset)."""
+    """Django's configured cache (the in-process cache when REDIS_URL is unset).
+
+    The local-memory backend is called in place: it does no I/O, only takes a lock, and
+    its async methods are ``sync_to_async`` wrappers whose thread hop (to the process's
+    one executor thread, shared by every request) costs more than the work itself. Other
+    backends go through their async methods.
+    """
 
     name = "django"
 
@@ -138,26 +145,35 @@ class DjangoStore:
         except Exception as exc:  # any backend failure is a miss, never a 500
             raise StoreUnavailable(type(exc).__name__) from exc
 
+    async def _call(self, name: str, *args, **kwargs):
+        cache = self._cache
+        if isinstance(cache, LocMemCache):
+            try:
+                return getattr(cache, name)(*args, **kwargs)
+            except Exception as exc:
+                raise StoreUnavailable(type(exc).__name__) from exc
+        return await self._guard(getattr(cache, "a" + name)(*args, **kwargs))
+
     # Values go in as text: entries are UTF-8 JSON, and text survives every Django cache
     # backend, including django-redis with its JSON serializer, which refuses bytes.
     async def get(self, key: str) -> bytes | None:
-        value = await self._guard(self._cache.aget(key))
+        value = await self._call("get", key)
         return value.encode() if isinstance(value, str) else None
 
     async def set(self, key: str, value: bytes, ttl_ms: int) -> None:
         text = value.decode()
-        await self._guard(self._cache.aset(key, text, timeout=max(0.001, ttl_ms / 1000)))
+        await self._call("set", key, text, timeout=max(0.001, ttl_ms / 1000))
 
     async def acquire(self, key: str, token: str, ttl_ms: int) -> bool:
-        return bool(await self._guard(self._cache.aadd(key, token, timeout=ttl_ms / 1000)))
+        return bool(await self._call("add", key, token, timeout=ttl_ms / 1000))
 
     async def release(self, key: str, token: str) -> None:
         # Not atomic, but this store is in-process: single flight already serialises it.
-        if await self._guard(self._cache.aget(key)) == token:
-            await self._guard(self._cache.adelete(key))
+        if await self._call("get", key) == token:
+            await self._call("delete", key)
 
     async def holder(self, key: str) -> str | None:
-        return await self._guard(self._cache.aget(key))
+        return await self._call("get", key)
 
     def healthy(self) -> bool:
         return True

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aggregation import otel
 from aggregation.downstream import DownstreamMalformed, path_segment, services
 from aggregation.fanout import CallContext
 
 
 async def _get(service: str, path: str, context: CallContext, **params: str | int) -> object:
+    trace = context.trace
+    tracer = otel.tracer() if trace is not None else None
+    if tracer is None:
+        return await _call(service, path, context, params, trace.headers() if trace else None)
+    attributes = {"bff.dependency": service, "url.path": path}
+    with otel.span(tracer, f"GET {service}", client=True, **attributes) as span:
+        return await _call(service, path, context, params, trace.headers(otel.span_id_of(span)))
+
+
+async def _call(service, path, context, params, trace_headers) -> object:
     return await services[service].get_json(
         path,
         client_surface=context.client,
         trace_id=context.trace_id,
         params=params or None,
         time_limit=context.timeout,
+        trace_headers=trace_headers,
     )
 
 

@@ -10,8 +10,9 @@
     ├── DownstreamTooLarge          too_large     the body exceeds the size limit
     └── CircuitOpen                 circuit_open  the breaker refused the call
 
-Every call carries ``X-Service-Account: <client>-bff``, ``X-Internal-Token`` and
-``X-Trace-Id``, and nothing from the client's request (its ``Authorization`` above all).
+Every call carries ``X-Service-Account: <client>-bff``, ``X-Internal-Token``,
+``X-Trace-Id`` and W3C ``traceparent`` (``tracestate`` when the client sent one), and
+nothing else from the client's request (its ``Authorization`` above all).
 ``map_transport_errors`` is the one place httpx's exceptions become ours.
 """
 
@@ -173,12 +174,15 @@ class ServiceClient:
         trace_id: str,
         params: Mapping[str, str | int] | None = None,
         time_limit: float,
+        trace_headers: Mapping[str, str] | None = None,
     ) -> object:
         """GET a JSON document; DownstreamError on any failure. Honours the breaker."""
         if not self.breaker.allow():
             raise CircuitOpen(self.name)
         try:
-            value = await self._get_json(path, client_surface, trace_id, params, time_limit)
+            value = await self._get_json(
+                path, client_surface, trace_id, params, time_limit, trace_headers
+            )
         except DownstreamNotFound:
             self.breaker.record_success()  # the service works; the thing does not exist
             raise
@@ -191,13 +195,17 @@ class ServiceClient:
         self.breaker.record_success()
         return value
 
-    async def _get_json(self, path, client_surface, trace_id, params, time_limit) -> object:
+    async def _get_json(
+        self, path, client_surface, trace_id, params, time_limit, trace_headers=None
+    ) -> object:
         headers = {
             "X-Service-Account": f"{client_surface}-bff",
             "X-Internal-Token": bff_settings.INTERNAL_SERVICE_TOKEN,
             "X-Trace-Id": trace_id,
             "Accept": "application/json",
         }
+        if trace_headers:
+            headers.update(trace_headers)
         try:
             async with asyncio.timeout(time_limit):
                 with map_transport_errors(self.name):

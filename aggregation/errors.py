@@ -6,6 +6,7 @@
     ├── Forbidden                403 FORBIDDEN
     ├── NotFound                 404 NOT_FOUND
     ├── VersionNotFound          404 VERSION_NOT_FOUND
+    ├── MethodNotAllowed         405 METHOD_NOT_ALLOWED (+ Allow)
     ├── VersionRetired           410 VERSION_RETIRED
     ├── RateLimited              429 RATE_LIMITED (+ Retry-After)
     ├── DependencyUnavailable    503 USER_PROFILE_UNAVAILABLE, CATALOG_UNAVAILABLE, …
@@ -27,6 +28,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
     VERSION_RETIRED = "VERSION_RETIRED"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     RATE_LIMITED = "RATE_LIMITED"
     USER_PROFILE_UNAVAILABLE = "USER_PROFILE_UNAVAILABLE"
     CATALOG_UNAVAILABLE = "CATALOG_UNAVAILABLE"
@@ -89,6 +91,17 @@ class VersionNotFound(BFFError):
     status = 404
     code = ErrorCode.VERSION_NOT_FOUND
     default_message = "This API version does not exist."
+
+
+class MethodNotAllowed(BFFError):
+    """The client API answers GET and HEAD only; ``Allow`` lists them."""
+
+    status = 405
+    code = ErrorCode.METHOD_NOT_ALLOWED
+    default_message = "This resource answers GET and HEAD only."
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        super().__init__(headers={"Allow": ", ".join(allowed)})
 
 
 class VersionRetired(BFFError):

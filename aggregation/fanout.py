@@ -20,6 +20,7 @@ from typing import Any
 from aggregation import metrics
 from aggregation.downstream import DownstreamError, DownstreamTimeout
 from aggregation.errors import ErrorCode
+from aggregation.tracing import TraceContext
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class CallContext:
     trace_id: str
     timeout: float
     params: Mapping[str, Any] = field(default_factory=dict)
+    trace: TraceContext | None = None  # None: X-Trace-Id alone goes downstream
 
 
 Fetch = Callable[[CallContext, Mapping[str, Any]], Awaitable[Any]]

@@ -73,3 +73,16 @@ CONTRACT_REQUESTS = Counter(
     "Served requests by client, endpoint and contract version (flushed every few seconds).",
     ["client", "endpoint", "major", "minor"],
 )
+
+
+def child(metric, *labels: str):
+    """``metric.labels(*labels)``, kept: ``labels()`` validates and locks on every call,
+    which the hit path pays three times a request. Children are never removed here."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
+_children: dict[tuple, object] = {}

@@ -16,7 +16,8 @@ an item of a list section and the empty path is the section's payload itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -420,3 +421,37 @@ def _is_a(value: Any, kinds: tuple[str, ...]) -> bool:
     if isinstance(value, str):
         return "string" in kinds
     return False
+
+
+class DriftLog:
+    """Which drifts are worth a log line: each (contract, section, path, reason) once per
+    ``interval`` seconds. The metric counts every one; the log only says what is new, so a
+    service sending undeclared values does not write a line per cache miss.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.max_keys = max_keys
+        self._last: dict[tuple, float] = {}
+
+    def to_log(self, contract: tuple[str, str], drifts: Iterable[Drift]) -> list[Drift]:
+        """The drifts not logged within the interval; remembers them as logged now."""
+        now = self.clock()
+        fresh = []
+        for drift in drifts:
+            key = (*contract, drift.section, drift.path, drift.reason)
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                continue
+            if last is None and len(self._last) >= self.max_keys:
+                self._last.clear()  # a flood of distinct paths: start over, not grow
+            self._last[key] = now
+            fresh.append(drift)
+        return fresh

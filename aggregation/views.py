@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
-from aggregation import cachekeys, fanout, metrics, openapi, surfaces, usage
+from aggregation import cachekeys, encoding, fanout, metrics, openapi, otel, surfaces, usage
 from aggregation.auth import authenticate_request, require_scope
 from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
 from aggregation.conf import bff_settings
@@ -20,19 +21,23 @@ from aggregation.envelope import error_for
 from aggregation.errors import (
     ContractUnavailable,
     DependencyUnavailable,
+    InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     VersionNotFound,
     VersionRetired,
 )
+from aggregation.projection import DriftLog
 from aggregation.surfaces import Surface
 from aggregation.throttling import check_rate
-from aggregation.tracing import TRACE_HEADER, trace_id_for
+from aggregation.tracing import TRACE_HEADER, trace_context_for, trace_id_for
 from contracts.models import CacheScope
 from contracts.serving import ServingContract, registry
 
 logger = logging.getLogger(__name__)
 
 PRIVATE_CACHE_CONTROL = "private, max-age=30, s-maxage=0"
+ALLOWED_METHODS = ("GET", "HEAD")
 _DEPENDENCY_MESSAGES = {
     "user": "The user profile is temporarily unavailable.",
     "catalog": "The catalog is temporarily unavailable.",
@@ -67,12 +72,28 @@ def _record_drift(contract: ServingContract, drift, trace_id: str) -> None:
     for item in drift:
         metrics.SCHEMA_DRIFT.labels(contract.client, contract.endpoint, item.section,
                                     item.reason).inc()  # fmt: skip
-    if drift:
+    if not drift:
+        return
+    log = _drift_log()
+    fresh = log.to_log((contract.client, contract.endpoint), drift)
+    if fresh:
         logger.warning(
             "schema drift",
             extra={"traceId": trace_id, "client": contract.client, "endpoint": contract.endpoint,
-                   "drift": [f"{d.section}.{d.path}: {d.reason}" for d in drift[:20]]},
+                   "drift": [f"{d.section}.{d.path}: {d.reason}" for d in fresh[:20]],
+                   "quietSeconds": log.interval},
         )  # fmt: skip
+
+
+def _drift_log() -> DriftLog:
+    interval = bff_settings.SCHEMA_DRIFT_LOG_INTERVAL_SECONDS
+    if _drift_logs.get(interval) is None:
+        _drift_logs.clear()
+        _drift_logs[interval] = DriftLog(interval)
+    return _drift_logs[interval]
+
+
+_drift_logs: dict[float, DriftLog] = {}
 
 
 def _critical_failure(exc: fanout.CriticalDependencyFailed) -> Exception:
@@ -84,17 +105,39 @@ def _critical_failure(exc: fanout.CriticalDependencyFailed) -> Exception:
 
 
 def _etag_matches(request: HttpRequest, etag: str) -> bool:
-    header = request.headers.get("If-None-Match")
+    """Weak comparison (RFC 9110 13.1.2), and any content coding's tag of the same entry."""
+    header = request.META.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
-    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in candidates or etag in candidates
+    stem = etag[:-1]
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/")
+        if tag == etag or tag == "*" or (tag.startswith(stem) and tag[len(stem) :] in _CODED_TAGS):
+            return True
+    return False
 
 
-def _body(meta: dict, sections: bytes) -> bytes:
-    # The cached sections are spliced in as stored: no parse, no re-serialisation per hit.
-    head = b'{"meta":' + orjson.dumps(meta)
-    return head + b"}" if sections == b"{}" else head + b"," + sections[1:]
+# An entry's tag per content coding: the representations differ, so do their strong tags
+# (RFC 9110 8.8.3.3); If-None-Match with any of them matches the entry.
+_CODED_TAGS = ('-gzip"', '-zstd"')
+
+
+def _coded_etag(etag: str, coding: str) -> str:
+    return etag if coding == encoding.IDENTITY else f'{etag[:-1]}-{coding}"'
+
+
+def _coding(request: HttpRequest, entry: Entry) -> str:
+    if not entry.gzip or not bff_settings.COMPRESSION:
+        return encoding.IDENTITY
+    accept = request.META.get("HTTP_ACCEPT_ENCODING")
+    return encoding.negotiate(accept) if accept else encoding.IDENTITY
+
+
+def _repeated_query_key(request: HttpRequest) -> None:
+    if request.META.get("QUERY_STRING"):
+        for name, values in request.GET.lists():
+            if len(values) > 1:
+                raise InvalidRequest(f"The query parameter {name[:40]!r} is given more than once.")
 
 
 def cache_scope_for(surface: Surface, contract: ServingContract) -> str:
@@ -113,21 +156,38 @@ def _cache_control(scope: str, contract: ServingContract) -> dict[str, str]:
         ttl = contract.cache_ttl_seconds
         return {
             "Cache-Control": f"public, max-age={ttl}, s-maxage={ttl}, "
-            f"stale-while-revalidate={contract.cache_stale_grace_seconds}"
+            f"stale-while-revalidate={contract.cache_stale_grace_seconds}",
+            "Vary": "Accept-Encoding",
         }
-    return {"Cache-Control": PRIVATE_CACHE_CONTROL, "Vary": "Authorization"}
+    return {"Cache-Control": PRIVATE_CACHE_CONTROL, "Vary": "Authorization, Accept-Encoding"}
 
 
 async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> HttpResponse:
+    tracer = otel.tracer()
+    if tracer is None:
+        return await _serve(surface, request, major, path, None)
+    trace = trace_context_for(request)
+    name = f"{request.method} {surface.spec.client} {surface.spec.name} v{major}"
+    with otel.request_span(tracer, name, trace, client_sent=trace.parent_id is not None) as span:
+        response = await _serve(surface, request, major, path, tracer)
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+
+async def _serve(surface: Surface, request: HttpRequest, major: int, path, tracer) -> HttpResponse:
     started = time.perf_counter()
-    trace_id = trace_id_for(request)
+    trace = trace_context_for(request)
+    trace_id = trace.trace_id
     client, endpoint = surface.spec.client, surface.spec.name
     try:
-        principal = await authenticate_request(request.headers.get("Authorization"), client)
+        if request.method not in ALLOWED_METHODS:
+            raise MethodNotAllowed(ALLOWED_METHODS)
+        principal = await authenticate_request(request.META.get("HTTP_AUTHORIZATION"), client)
         await check_rate(principal)
         if surface.scope is not None:
             require_scope(principal, surface.scope)
         contract, lifecycle = serving_contract(request, client, endpoint, major)
+        _repeated_query_key(request)
         params = surface.params_from(request.GET, path)
         downstream = bff_settings.DOWNSTREAM
         deadline = downstream["REQUEST_DEADLINE_SECONDS"]
@@ -138,6 +198,7 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
             trace_id=trace_id,
             timeout=downstream["TIMEOUT_SECONDS"],
             params=params,
+            trace=trace,
         )
 
         async def compute() -> Computed:
@@ -147,13 +208,17 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 raise _critical_failure(exc) from exc
             sections, drift = contract.plan.project_all(surface.sections_from(result.values))
             _record_drift(contract, drift, trace_id)
-            return Computed(orjson.dumps(sections), result.degraded)
+            body = orjson.dumps(sections)
+            # Compressed once here, for every response the entry will serve.
+            gzip, zstd = encoding.compressed_forms(body)
+            return Computed(body, result.degraded, gzip, zstd)
 
         scope = cache_scope_for(surface, contract)
         if scope == CacheScope.NONE:
             computed = await compute()
             etag = etag_for(computed.body, contract.fingerprint)
-            entry = Entry(computed.body, etag, 0.0, 0.0, computed.degraded)
+            entry = Entry(computed.body, etag, 0.0, 0.0, computed.degraded, computed.gzip,
+                          computed.zstd)  # fmt: skip
             state = "bypass"
         else:
             prefix = bff_settings.CACHE_KEY_PREFIX
@@ -167,18 +232,26 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 contract.cache_jitter_percent,
                 contract.cache_stale_grace_seconds,
             )
-            outcome = await response_cache(scope).get_or_compute(
-                key,
-                compute,
-                policy,
-                fingerprint=contract.fingerprint,
-                labels=(client, endpoint),
-                wait_seconds=deadline,
-            )
+            with otel.span(tracer, "cache lookup") if tracer else nullcontext() as span:
+                outcome = await response_cache(scope).get_or_compute(
+                    key,
+                    compute,
+                    policy,
+                    fingerprint=contract.fingerprint,
+                    labels=(client, endpoint),
+                    wait_seconds=deadline,
+                )
+                if span is not None:
+                    span.set_attribute("bff.cache", outcome.state)
             entry, state = outcome.entry, outcome.state
-        headers = {**_cache_control(scope, contract), "ETag": entry.etag, **lifecycle}
+        coding = _coding(request, entry)
+        headers = {**_cache_control(scope, contract), "ETag": _coded_etag(entry.etag, coding),
+                   **lifecycle}  # fmt: skip
         if _etag_matches(request, entry.etag) and not entry.degraded:
+            # RFC 9110 15.4.5: the validators and caching headers a 200 would carry, and
+            # none of the body's (a shared cache would copy them onto the stored body).
             response = HttpResponse(status=304)
+            del response["Content-Type"]
         else:
             meta = {
                 "traceId": trace_id,
@@ -191,7 +264,14 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
                 "degradedDependencies": list(entry.degraded),
                 "cache": state,
             }
-            response = HttpResponse(_body(meta, entry.body), content_type="application/json")
+            head = b'{"meta":' + orjson.dumps(meta)
+            body = encoding.encode(head, entry.body, coding, entry.gzip, entry.zstd)
+            response = HttpResponse(
+                b"" if request.method == "HEAD" else body, content_type="application/json"
+            )
+            response["Content-Length"] = str(len(body))
+            if coding != encoding.IDENTITY:
+                response["Content-Encoding"] = coding
             if entry.degraded:
                 # A degraded page is nobody's to keep: not the client's, not a proxy's.
                 response["X-BFF-Degraded"] = ",".join(entry.degraded)
@@ -203,8 +283,8 @@ async def serve(surface: Surface, request: HttpRequest, major: int, **path) -> H
     except Exception as exc:  # noqa: BLE001 - error_for is the one mapping to the envelope
         response = error_for(exc, trace_id)
     response[TRACE_HEADER] = trace_id
-    metrics.REQUESTS.labels(client, endpoint, str(response.status_code)).inc()
-    metrics.REQUEST_LATENCY.labels(client, endpoint).observe(time.perf_counter() - started)
+    metrics.child(metrics.REQUESTS, client, endpoint, str(response.status_code)).inc()
+    metrics.child(metrics.REQUEST_LATENCY, client, endpoint).observe(time.perf_counter() - started)
     return response
 
 
@@ -227,21 +307,35 @@ async def partner_products(request: HttpRequest, major: int) -> HttpResponse:
 async def openapi_document(request: HttpRequest, client: str, major: int) -> HttpResponse:
     """``/{client}/v{major}/openapi.json``: the surface as this instance serves it now."""
     trace_id = trace_id_for(request)
+    if request.method not in ALLOWED_METHODS:
+        return error_for(MethodNotAllowed(ALLOWED_METHODS), trace_id)
     if not registry.loaded:
         return error_for(ContractUnavailable(), trace_id)
-    document = openapi.document(registry.snapshot, client, major)
+    snapshot, now = registry.snapshot, datetime.now(UTC)
+    document = openapi.document(snapshot, client, major, server=_origin(request), now=now)
     if document is None:
+        if openapi.retired(snapshot, client, major, now):
+            return error_for(VersionRetired(f"v{major} of the {client} API was retired."), trace_id)
         # A major approved for newer code is answered like its other URLs: retry later.
         approved = any(
             key[0] == client and key[2] == major and state.approved
-            for key, state in registry.snapshot.majors.items()
+            for key, state in snapshot.majors.items()
         )
         error = ContractUnavailable() if approved else VersionNotFound(f"{client} has no v{major}.")
         return error_for(error, trace_id)
-    response = HttpResponse(orjson.dumps(document), content_type="application/json")
+    body = orjson.dumps(document)
+    response = HttpResponse(
+        b"" if request.method == "HEAD" else body, content_type="application/json"
+    )
+    response["Content-Length"] = str(len(body))
     response["Cache-Control"] = "no-cache"
     response[TRACE_HEADER] = trace_id
     return response
+
+
+def _origin(request: HttpRequest) -> str:
+    # The Host header was checked against ALLOWED_HOSTS by the handler.
+    return f"{request.scheme}://{request.get_host()}"
 
 
 # A version segment no route accepts: "v0", "v01" (routes take only canonical majors).

@@ -7,10 +7,12 @@ Scenarios (each prints a table and writes JSON to ``bench-results/``):
   straight to the slowest service is the floor. Reports p50 and p99 as ratios to it.
 - ``trivial``: a trivial async JSON view (``/bench/trivial``), 50 connections: the
   framework's ceiling on this machine.
-- ``cached``: reserved for the cache-hit scenario (see ``SCENARIOS``).
+- ``cached``, ``cached_gzip``, ``partner``: cache hits, 50 connections (``cached_gzip``
+  with ``Accept-Encoding: gzip``: the cost of compression).
 - ``breaker``: the fan-out's load with the recommendation service failing 30 % of calls
   (503): the share of fresh pages served degraded, which a breaker judging the failure
   rate keeps at ~30 % (a consecutive-failure breaker opened often enough to reach 51 %).
+- Always: the bytes on the wire per surface and content coding.
 
 ``--variants`` serves other ASGI entry points (``bench/variants.py``) side by side for
 before/after comparisons, and ``--rounds`` repeats the measurements in turn, variant after
@@ -222,7 +224,13 @@ def _warm(server: BFFServer, requests: list[tuple[str, str]]) -> None:
                 raise StackError(f"warming {path} answered {response.status_code}")
 
 
-def _hits(run: Run, server: BFFServer, requests: list[tuple[str, str]], name: str) -> Outcome:
+def _hits(
+    run: Run,
+    server: BFFServer,
+    requests: list[tuple[str, str]],
+    name: str,
+    headers: dict[str, str] | None = None,
+) -> Outcome:
     """Closed-loop load on warm entries only; every response must be a cache hit."""
     _warm(server, requests)
     rotation = loadgen.write_rotation(run.stack.workdir / f"{name}.txt", requests * 20)
@@ -236,6 +244,7 @@ def _hits(run: Run, server: BFFServer, requests: list[tuple[str, str]], name: st
             rotation=rotation,
             rotating_header="Authorization",
             threads=run.trivial_threads,
+            headers=headers,
         )
 
     load(min(2.0, run.durations.warmup_s))
@@ -243,29 +252,34 @@ def _hits(run: Run, server: BFFServer, requests: list[tuple[str, str]], name: st
     cpu_before = server.cpu_seconds()
     result = load(run.durations.trivial_s)
     cpu = server.cpu_seconds() - cpu_before
-    hits = _cache_hits(server) - hits_before
-    return Outcome(
-        result,
-        {
-            "cpu_ms_per_request": _cpu_ms(cpu, result),
-            "hit_share": round(hits / result.requests, 4) if result.requests else 0,
-        },
-    )
+    hits_after = _cache_hits(server)
+    share = None  # a peer exports no cache metric
+    if hits_after is not None and hits_before is not None and result.requests:
+        share = round((hits_after - hits_before) / result.requests, 4)
+    return Outcome(result, {"cpu_ms_per_request": _cpu_ms(cpu, result), "hit_share": share})
 
 
-def _cache_hits(server: BFFServer) -> float:
+def _cache_hits(server: BFFServer) -> float | None:
     text = httpx.get(f"{server.url}/metrics", timeout=5.0).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
+    lines = [
+        line
         for line in text.splitlines()
         if line.startswith("bff_cache_events_total{") and 'event="hit"' in line
-    )
+    ]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines) if text else None
 
 
 def scenario_cached(run: Run, server: BFFServer) -> Outcome:
     tokens = run.stack.mint_tokens(range(1, CACHED_USERS + 1))
     requests = [("/mobile/v1/home", f"Bearer {token}") for token in tokens]
     return _hits(run, server, requests, "cached")
+
+
+def scenario_cached_gzip(run: Run, server: BFFServer) -> Outcome:
+    """As ``cached``, every client sending ``Accept-Encoding: gzip``: what compression costs."""
+    tokens = run.stack.mint_tokens(range(1, CACHED_USERS + 1))
+    requests = [("/mobile/v1/home", f"Bearer {token}") for token in tokens]
+    return _hits(run, server, requests, "cached-gzip", headers={"Accept-Encoding": "gzip"})
 
 
 def scenario_dashboard(run: Run, server: BFFServer) -> Outcome:
@@ -302,11 +316,14 @@ def scenario_breaker(run: Run, server: BFFServer) -> Outcome:
     return outcome
 
 
+# What a peer (bench/peer_fastapi.py, mobile home only) is measured in.
+PEER_SCENARIOS = ("fanout", "cached", "cached_gzip")
 SCENARIOS: dict[str, Callable[[Run, BFFServer], Outcome]] = {
     "fanout": scenario_fanout,
     "dashboard": scenario_dashboard,
     "trivial": scenario_trivial,
     "cached": scenario_cached,
+    "cached_gzip": scenario_cached_gzip,
     "partner": scenario_partner,
     "breaker": scenario_breaker,
 }
@@ -317,6 +334,8 @@ TITLES = {
     "trivial": f"trivial async JSON view: {TRIVIAL_CONNECTIONS} connections",
     "cached": f"cache hits, /mobile/v1/home: {CACHED_CONNECTIONS} connections, "
     f"{CACHED_USERS} warm users",
+    "cached_gzip": f"cache hits with Accept-Encoding: gzip, /mobile/v1/home: "
+    f"{CACHED_CONNECTIONS} connections, {CACHED_USERS} warm users",
     "dashboard": f"web dashboard: {FANOUT_CONNECTIONS} clients, a cold user per request "
     "(two stages: recommendations, then one batched catalog call)",
     "partner": f"partner catalog hits (shared entries, L1 + Redis): {CACHED_CONNECTIONS} "
@@ -324,6 +343,66 @@ TITLES = {
     "breaker": f"circuit breaker: the fan-out's load, recommendations failing "
     f"{BREAKER_FAILURE_RATE:.0%} of calls; share of fresh pages degraded",
 }
+
+
+# --- bytes on the wire ---------------------------------------------------------------
+
+WIRE_CODINGS = ("identity", "gzip", "zstd")
+
+
+def wire_bytes(run: Run, server: BFFServer) -> dict[str, dict[str, int]]:
+    """Body bytes on the wire per surface and content coding, and the mobile home's raw
+    downstream bytes (what the three services sent for it), for one user or product."""
+    stack = run.stack
+    mobile, web = next(stack.mint_tokens([7])), next(stack.mint_tokens([7], client="web"))
+    partner = next(stack.mint_tokens([1], client="partner", scope="catalog:read"))
+    surfaces = {
+        "mobile home": ("/mobile/v1/home", mobile),
+        "web dashboard": ("/web/v1/dashboard", web),
+        "partner product": ("/partner/v2/products/prd_7", partner),
+        "partner products (10)": (
+            "/partner/v2/products?ids=" + ",".join(f"prd_{n}" for n in range(1, 11)),
+            partner,
+        ),
+    }
+    sizes: dict[str, dict[str, int]] = {}
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for name, (path, token) in surfaces.items():
+            sizes[name] = {}
+            for coding in WIRE_CODINGS:
+                headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": coding}
+                with client.stream("GET", path, headers=headers) as response:
+                    if response.status_code != 200:
+                        raise StackError(f"{path} answered {response.status_code}")
+                    sizes[name][coding] = len(b"".join(response.iter_raw()))
+    with httpx.Client(timeout=10, headers=stack.service_headers()) as client:
+        urls = stack.demo.urls
+        sizes["mobile home"]["downstream"] = sum(
+            len(client.get(url).content)
+            for url in (
+                f"{urls['user']}/users/usr_7",
+                f"{urls['order']}/users/usr_7/orders?limit=3",
+                f"{urls['recommendation']}/users/usr_7/recommendations?limit=6",
+            )
+        )
+    return sizes
+
+
+def report_wire(sizes: dict[str, dict[str, int]], meta: dict) -> None:
+    print("\nbytes on the wire (response body), per content coding")
+    print(f"  {'surface':<24}{'identity':>9}{'gzip':>7}{'zstd':>7}  gzip/identity")
+    for name, by_coding in sizes.items():
+        identity, gzipped = by_coding["identity"], by_coding["gzip"]
+        print(f"  {name:<24}{identity:>9}{gzipped:>7}{by_coding['zstd']:>7}  "
+              f"{gzipped / identity:.2f}")  # fmt: skip
+    home = sizes["mobile home"]
+    print(f"  mobile home: {home['downstream']} raw downstream bytes; body "
+          f"{home['identity'] / home['downstream']:.3f} of them, gzip on the wire "
+          f"{home['gzip'] / home['downstream']:.3f} (SPEC: 0.35 and 0.15); bodies under "
+          "860 bytes are not compressed")  # fmt: skip
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = meta["started_at"].replace(":", "").replace("-", "")
+    (RESULTS_DIR / f"{stamp}-wire.json").write_text(json.dumps({**meta, "bytes": sizes}) + "\n")
 
 
 # --- reporting -----------------------------------------------------------------------
@@ -344,8 +423,9 @@ def _row(name: str, figures: dict[str, float], cpu: str = "", note: str = "") ->
     )
 
 
-def _extra_median(outcomes: list[Outcome], name: str) -> float:
-    return round(statistics.median(outcome.extra[name] for outcome in outcomes), 4)
+def _extra_median(outcomes: list[Outcome], name: str) -> float | None:
+    values = [outcome.extra[name] for outcome in outcomes if outcome.extra[name] is not None]
+    return round(statistics.median(values), 4) if values else None
 
 
 def report(run: Run, scenario: str, by_variant: dict[str, list[Outcome]], meta: dict) -> dict:
@@ -353,7 +433,7 @@ def report(run: Run, scenario: str, by_variant: dict[str, list[Outcome]], meta: 
     median_note = f" (medians of {rounds} rounds)" if rounds > 1 else ""
     print(f"\n{TITLES[scenario]}{median_note}")
     ratios = "  p50/floor  p99/floor" if scenario in ("fanout", "dashboard") else ""
-    if scenario in ("cached", "partner"):
+    if scenario in ("cached", "cached_gzip", "partner"):
         ratios = "  hit share"
     if scenario == "breaker":
         ratios = "  degraded share"
@@ -385,9 +465,10 @@ def report(run: Run, scenario: str, by_variant: dict[str, list[Outcome]], meta: 
             for ratio in FANOUT_TARGETS:
                 entry[ratio] = _extra_median(outcomes, ratio)
             note = f"  x{entry['p50_ratio']:.3f}     x{entry['p99_ratio']:.3f}"
-        if scenario in ("cached", "partner"):
+        if scenario in ("cached", "cached_gzip", "partner"):
             entry["hit_share"] = _extra_median(outcomes, "hit_share")
-            note = f"  {entry['hit_share']:.3f}"
+            share = entry["hit_share"]
+            note = "  n/a (a peer)" if share is None else f"  {share:.3f}"
         if scenario == "breaker":
             entry["degraded_share"] = _extra_median(outcomes, "degraded_share")
             note = f"  {entry['degraded_share']:.3f} (calls failing: {BREAKER_FAILURE_RATE:.2f})"
@@ -404,6 +485,13 @@ def report(run: Run, scenario: str, by_variant: dict[str, list[Outcome]], meta: 
             f"call in the same round. SPEC: p50 x{FANOUT_TARGETS['p50_ratio']}, "
             f"p99 x{FANOUT_TARGETS['p99_ratio']}"
         )
+    peers = [name for name in by_variant if name in variants.PEERS]
+    if "final" in by_variant and peers and scenario.startswith("cached"):
+        final_rps = document["variants"]["final"]["median"]["rps"]
+        for peer in peers:
+            ratio = round(final_rps / document["variants"][peer]["median"]["rps"], 3)
+            document[f"final_to_{peer}"] = ratio
+            print(f"  final / {peer}: x{ratio:.2f} req/s (SPEC: at least x1.2)")
     for problem in problems:
         print(f"  WARNING {problem}")
     sys.stdout.flush()
@@ -413,6 +501,20 @@ def report(run: Run, scenario: str, by_variant: dict[str, list[Outcome]], meta: 
     path.write_text(json.dumps(document, indent=2) + "\n")
     log(f"wrote {path.relative_to(ROOT)}")
     return document
+
+
+def _report_compression_cost(reports: dict[str, dict]) -> None:
+    """Cache hits with gzip against without, per variant both ran (SPEC: at most 10 %)."""
+    if "cached" not in reports or "cached_gzip" not in reports:
+        return
+    plain, gzipped = reports["cached"]["variants"], reports["cached_gzip"]["variants"]
+    for variant in plain.keys() & gzipped.keys():
+        if variant in variants.PEERS:
+            continue
+        cost = 1 - gzipped[variant]["median"]["rps"] / plain[variant]["median"]["rps"]
+        cpu = gzipped[variant]["cpu_ms_per_request"] - plain[variant]["cpu_ms_per_request"]
+        print(f"\ncompression ({variant}): gzip hits {cost:+.1%} req/s below identity hits, "
+              f"{cpu:+.3f} ms CPU per request (SPEC: at most 10 % of the hit rate)")  # fmt: skip
 
 
 # --- command line --------------------------------------------------------------------
@@ -474,7 +576,12 @@ def main(argv: list[str]) -> int:
         "load_generator": "wrk, closed loop, one thread",
     }
     outcomes: dict[str, dict[str, list[Outcome]]] = {
-        scenario: {variant: [] for variant in args.variants} for scenario in args.scenarios
+        scenario: {
+            variant: []
+            for variant in args.variants
+            if variant not in variants.PEERS or scenario in PEER_SCENARIOS
+        }
+        for scenario in args.scenarios
     }
     with Stack() as stack:
         try:
@@ -483,6 +590,9 @@ def main(argv: list[str]) -> int:
             run = Run(stack, durations, trivial_threads=args.trivial_threads)
             log(f"starting the BFF: {', '.join(args.variants)}")
             servers = stack.start_bffs([variants.VARIANTS[name] for name in args.variants])
+            products = [s for n, s in zip(args.variants, servers, strict=True)
+                        if n not in variants.PEERS]  # fmt: skip
+            wire = wire_bytes(run, products[0]) if products else None
             for round_number in range(1, args.rounds + 1):
                 for scenario in args.scenarios:
                     if scenario in ("fanout", "dashboard"):
@@ -490,14 +600,21 @@ def main(argv: list[str]) -> int:
                         log(f"round {round_number} direct: p50 {direct.p50_ms:.1f} ms, "
                             f"p99 {direct.p99_ms:.1f} ms")  # fmt: skip
                     for variant, server in zip(args.variants, servers, strict=True):
+                        if variant in variants.PEERS and scenario not in PEER_SCENARIOS:
+                            continue  # a peer serves the mobile home only
                         outcome = SCENARIOS[scenario](run, server)
                         outcomes[scenario][variant].append(outcome)
                         result = outcome.result
                         log(f"round {round_number} {scenario} {variant}: {result.rps:.1f} req/s, "
                             f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
                             f"{result.failed} errors")  # fmt: skip
-            for scenario, by_variant in outcomes.items():
-                report(run, scenario, by_variant, meta)
+            if wire is not None:
+                report_wire(wire, meta)
+            reports = {
+                scenario: report(run, scenario, by_variant, meta)
+                for scenario, by_variant in outcomes.items()
+            }
+            _report_compression_cost(reports)
         except KeyboardInterrupt:
             log("interrupted; stopping everything")
             return 130

@@ -103,6 +103,20 @@ try:
     if _ops_token is not None and len(_ops_token) < 16:
         raise config.ConfigError("OPS_TOKEN must be at least 16 characters")
     _min_sunset_notice_days = config.sunset_notice_days(_env)
+    # Response compression (gzip, zstd) when the client asks; off only to measure its cost.
+    _compression = config.get_bool(_env, "BFF_COMPRESSION", default=True)
+    # Schema drift: one log line per field and reason per this many seconds.
+    _drift_log_interval = config.get_float(
+        _env, "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS", default=60.0, minimum=0.0
+    )
+    # OpenTelemetry's own variable: spans only when it names an exporter (aggregation/otel.py).
+    _otel_exporter = _env.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if _otel_exporter in ("", "none"):
+        _otel_exporter = None
+    elif _otel_exporter not in ("console", "otlp"):
+        raise config.ConfigError(
+            f"OTEL_TRACES_EXPORTER must be console, otlp or none, got {_otel_exporter!r}"
+        )
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
     _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
     _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
@@ -342,4 +356,7 @@ BFF = {
     # DJANGO_DEBUG as read at start-up (test runners turn settings.DEBUG off by themselves).
     "DEMO_MODE": DEBUG,
     "SHUTDOWN": _shutdown,
+    "COMPRESSION": _compression,
+    "OTEL_TRACES_EXPORTER": _otel_exporter,
+    "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS": _drift_log_interval,
 }

@@ -153,51 +153,71 @@ def _describe_kind(kind: Scalar | Obj | Arr) -> dict[str, Any]:
 # -- JSON Schema ----------------------------------------------------------------------------
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+OPEN_SCHEMA_PROMISE = (
+    "Objects are open to added properties: a minor version adds fields at the same URL, so "
+    "a client must ignore fields it does not know. A field is never removed, renamed or "
+    "retyped within a major."
+)
 
 
-def to_json_schema(shape: dict[str, Any], *, title: str, version: str) -> dict[str, Any]:
-    """A JSON Schema (draft 2020-12) of the success body that ``shape`` describes."""
+def to_json_schema(
+    shape: dict[str, Any], *, title: str, version: str, closed: bool = False
+) -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) of the success body that ``shape`` describes.
+
+    Published schemas are open (``closed=False``): a client validating a 1.0 schema must
+    accept a 1.1 body. ``closed=True`` forbids every property the version does not
+    declare, which is how the project's own tests hold a body to exactly its version.
+    """
     properties: dict[str, Any] = {
-        name: _field_schema(described) for name, described in shape["envelope"].items()
+        name: _field_schema(described, closed) for name, described in shape["envelope"].items()
     }
     for name, section in shape["sections"].items():
-        item = _object_schema(section["fields"])
+        item = _object_schema(section["fields"], closed)
         body = item if section["kind"] == "object" else {"type": "array", "items": item}
         properties[name] = _nullable(body, section["nullable"])
-    return {
+    schema = {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": title,
+        "description": OPEN_SCHEMA_PROMISE,
         "x-schema-version": version,
         "x-fingerprint": fingerprint(shape),
         "type": "object",
-        "additionalProperties": False,
         "required": sorted(properties),
         "properties": properties,
     }
+    if closed:
+        schema["additionalProperties"] = False
+        del schema["description"]
+    return schema
 
 
-def _object_schema(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _object_schema(fields: dict[str, Any], closed: bool) -> dict[str, Any]:
+    schema: dict[str, Any] = {
         "type": "object",
-        "additionalProperties": False,
         "required": sorted(name for name, described in fields.items() if described["required"]),
-        "properties": {name: _field_schema(described) for name, described in fields.items()},
+        "properties": {
+            name: _field_schema(described, closed) for name, described in fields.items()
+        },
     }
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
 
 
-def _field_schema(described: dict[str, Any]) -> dict[str, Any]:
-    schema = _value_schema(described)
+def _field_schema(described: dict[str, Any], closed: bool) -> dict[str, Any]:
+    schema = _value_schema(described, closed)
     if "source" in described:
         schema["x-source"] = described["source"]
     return _nullable(schema, described.get("nullable", False))
 
 
-def _value_schema(described: dict[str, Any]) -> dict[str, Any]:
+def _value_schema(described: dict[str, Any], closed: bool) -> dict[str, Any]:
     kind = described["type"]
     if kind == "object":
-        return _object_schema(described["fields"])
+        return _object_schema(described["fields"], closed)
     if kind == "array":
-        return {"type": "array", "items": _value_schema(described["items"])}
+        return {"type": "array", "items": _value_schema(described["items"], closed)}
     schema: dict[str, Any] = {"type": kind}
     if "enum" in described:
         if described["extensible"]:

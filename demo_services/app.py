@@ -123,6 +123,14 @@ def _bump(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
 
+def _remember(seen: dict[str, None], value: str) -> None:
+    # A dict is an ordered set: re-inserting moves a repeated value to the newest end.
+    seen.pop(value, None)
+    seen[value] = None
+    if len(seen) > MAX_TRACE_IDS:
+        del seen[next(iter(seen))]
+
+
 class Counters:
     """What a service has been asked since the last reset."""
 
@@ -139,14 +147,13 @@ class Counters:
         self.by_product: dict[str, int] = {}
         self.service_accounts: dict[str, int] = {}
         self._trace_ids: dict[str, None] = {}
+        self._traceparents: dict[str, None] = {}
 
     def saw_trace_id(self, trace_id: str) -> None:
-        # A dict is an ordered set: re-inserting moves a repeated id to the newest end.
-        trace_ids = self._trace_ids
-        trace_ids.pop(trace_id, None)
-        trace_ids[trace_id] = None
-        if len(trace_ids) > MAX_TRACE_IDS:
-            del trace_ids[next(iter(trace_ids))]
+        _remember(self._trace_ids, trace_id)
+
+    def saw_traceparent(self, traceparent: str, tracestate: str) -> None:
+        _remember(self._traceparents, f"{traceparent} {tracestate}".rstrip())
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -159,6 +166,8 @@ class Counters:
             "with_authorization": self.with_authorization,
             "service_accounts": self.service_accounts,
             "trace_ids_seen": list(self._trace_ids),
+            # "<traceparent> <tracestate>", the latter when sent: W3C propagation.
+            "traceparents_seen": list(self._traceparents),
         }
 
 
@@ -199,7 +208,7 @@ class DemoService:
 
         counters = self.counters
         counters.total += 1
-        account = token = trace_id = b""
+        account = token = trace_id = traceparent = tracestate = b""
         has_authorization = False
         for name, value in scope["headers"]:
             if name == b"x-service-account":
@@ -208,6 +217,10 @@ class DemoService:
                 token = value
             elif name == b"x-trace-id":
                 trace_id = value
+            elif name == b"traceparent":
+                traceparent = value
+            elif name == b"tracestate":
+                tracestate = value
             elif name == b"authorization":
                 has_authorization = True
         if account:
@@ -215,6 +228,8 @@ class DemoService:
         if trace_id:
             counters.with_trace_id += 1
             counters.saw_trace_id(trace_id.decode("latin-1"))
+        if traceparent:
+            counters.saw_traceparent(traceparent.decode("latin-1"), tracestate.decode("latin-1"))
         if has_authorization:
             counters.with_authorization += 1
 

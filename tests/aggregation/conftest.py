@@ -71,3 +71,31 @@ def token() -> Callable[..., str]:
         return mint_token(client, sub, **options)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def live_bff(demo_services: DemoServices, tmp_path_factory: pytest.TempPathFactory):
+    """A real BFF server (uvicorn, one worker) on the demo services, seeded, for the session.
+
+    Shared: tests using it pick users and products no other test of it uses.
+    """
+    from tests.live import LiveBFF, base_env, manage
+
+    database = tmp_path_factory.mktemp("live-bff") / "bff.sqlite3"
+    env = base_env(
+        DATABASE_URL=f"sqlite:///{database}",
+        RATE_LIMITS="off",
+        DOWNSTREAM_TIMEOUT_SECONDS="10",
+        REQUEST_DEADLINE_SECONDS="15",
+        # Tests that inject faults open breakers; the next test should not wait long.
+        CIRCUIT_RESET_SECONDS="0.5",
+        LOG_LEVEL="WARNING",
+        **demo_services.env,
+    )
+    env.pop("REDIS_URL", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    for command in (("migrate", "--noinput", "-v", "0"), ("seed_demo",)):
+        result = manage(*command, env=env)
+        assert result.returncode == 0, result.stderr
+    with LiveBFF(env, migrate=False) as live:
+        yield live

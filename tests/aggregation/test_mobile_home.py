@@ -156,7 +156,7 @@ def test_meta_and_headers_describe_this_request(bff) -> None:
     assert meta["cache"] == "miss"  # the first request for this user
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.headers["Cache-Control"] == "private, max-age=30, s-maxage=0"
-    assert answer.headers["Vary"] == "Authorization"
+    assert answer.headers["Vary"] == "Authorization, Accept-Encoding"
     assert answer.headers["ETag"].startswith('"')
     assert "X-BFF-Degraded" not in answer.headers
 

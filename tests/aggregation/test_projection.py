@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import FrozenInstanceError
 from enum import StrEnum
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregation.projection import Drift, ProjectionPlan, compile_plan
+from aggregation.projection import Drift, DriftLog, ProjectionPlan, compile_plan
 from contracts.paths import RuleError
 from contracts.schema import (
     Arr,
@@ -598,11 +600,62 @@ def test_a_conforming_payload_has_no_drift_and_matches_the_exported_schema(user,
     plan = compile_plan(HOME, BODY_RULES)
     projected, drifts = plan.project_all({"user": user, "recentOrders": orders})
     assert drifts == []
-    schema = to_json_schema(build_shape(HOME, BODY_RULES), title="mobile home", version="1.0")
+    schema = to_json_schema(
+        build_shape(HOME, BODY_RULES), title="mobile home", version="1.0", closed=True
+    )
     assert violations({"meta": META, **projected}, schema) == []
 
 
 def test_the_schema_check_used_above_does_catch_a_violation():
-    schema = to_json_schema(build_shape(HOME, BODY_RULES), title="mobile home", version="1.0")
+    schema = to_json_schema(
+        build_shape(HOME, BODY_RULES), title="mobile home", version="1.0", closed=True
+    )
     body = {"meta": META, "user": {"userId": 1}, "recentOrders": [], "banner": None}
     assert violations(body, schema)
+
+
+# -- drift logging --------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_drift_is_logged_once_per_field_and_reason_per_interval():
+    clock = FakeClock()
+    log = DriftLog(60.0, clock=clock)
+    tier = Drift("user", "loyaltyTier", "not_in_enum")
+    name = Drift("user", "displayName", "null")
+    assert log.to_log(("mobile", "home"), [tier, name]) == [tier, name]
+    clock.now += 59
+    assert log.to_log(("mobile", "home"), [tier, name]) == []
+    assert log.to_log(("web", "dashboard"), [tier]) == [tier]  # another endpoint's drift
+    assert log.to_log(("mobile", "home"), [Drift("user", "loyaltyTier", "null")]) != []
+    clock.now += 1
+    assert log.to_log(("mobile", "home"), [tier]) == [tier]
+
+
+def test_the_drift_log_forgets_rather_than_grows_without_bound():
+    log = DriftLog(60.0, clock=FakeClock(), max_keys=3)
+    for n in range(10):
+        assert log.to_log(("c", "e"), [Drift("s", f"f{n}", "null")])
+    assert len(log._last) <= 3
+
+
+def test_every_drift_is_counted_but_logged_once(settings, caplog):
+    from aggregation import metrics, views
+
+    settings.BFF = {**settings.BFF, "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS": 3600.0}
+    contract = SimpleNamespace(client="mobile", endpoint="drift-test")
+    drift = [Drift("user", "loyaltyTier", "not_in_enum")]
+    counter = metrics.SCHEMA_DRIFT.labels("mobile", "drift-test", "user", "not_in_enum")
+    before = counter._value.get()
+    with caplog.at_level(logging.WARNING, logger="aggregation.views"):
+        for _ in range(50):
+            views._record_drift(contract, drift, "trace")
+    assert counter._value.get() - before == 50
+    assert [r.getMessage() for r in caplog.records].count("schema drift") == 1

@@ -91,6 +91,17 @@ def test_a_major_past_its_sunset_answers_410(
     assert call(token, 2).status_code == 200
 
 
+def test_a_retired_majors_openapi_document_answers_410(
+    two_majors, django_capture_on_commit_callbacks
+) -> None:
+    deprecate(two_majors, datetime.now(UTC) - timedelta(seconds=1),
+              django_capture_on_commit_callbacks)  # fmt: skip
+    response = Client().get("/mobile/v1/openapi.json")
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "VERSION_RETIRED"
+    assert Client().get("/mobile/v2/openapi.json").status_code == 200
+
+
 @pytest.mark.parametrize("path", ["/mobile/v3/home", "/mobile/v99999/home"])
 def test_an_unknown_major_answers_404_version_not_found(bff, token, path) -> None:
     response = Client().get(path, HTTP_AUTHORIZATION=f"Bearer {token('usr_5')}")

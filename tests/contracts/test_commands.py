@@ -27,6 +27,13 @@ def test_export_prints_one_json_document_keyed_by_client_endpoint_version(demo) 
     assert "fraudScore" not in json.dumps(document)
 
 
+def test_exported_schemas_are_open_to_added_properties_and_say_so(demo) -> None:
+    text = export()
+    assert "additionalProperties" not in text
+    schema = json.loads(text)["mobile"]["home"]["1.0"]
+    assert "open to added properties" in schema["description"]
+
+
 def test_export_leaves_out_versions_not_approved(demo) -> None:
     assert ContractVersion.objects.filter(status=Status.SUBMITTED).exists()
     document = json.loads(export())

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import replace
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -449,7 +450,18 @@ def test_remapping_an_output_to_another_source_changes_the_fingerprint():
 
 
 def schema_of(rules, endpoint=HOME) -> dict:
-    return to_json_schema(build_shape(endpoint, rules), title="mobile home", version="1.3")
+    """The closed variant, which the project's own tests validate bodies against."""
+    return to_json_schema(
+        build_shape(endpoint, rules), title="mobile home", version="1.3", closed=True
+    )
+
+
+def test_the_published_schema_is_open_to_added_properties_and_says_so():
+    schema = to_json_schema(build_shape(HOME, DEFAULT_RULES), title="mobile home", version="1.3")
+    assert "additionalProperties" not in orjson.dumps(schema).decode()
+    assert "added properties" in schema["description"]
+    user = schema["properties"]["user"]
+    assert user["required"] == ["avatarUrl", "displayName", "loyaltyTier", "userId"]
 
 
 def test_the_json_schema_is_draft_2020_12_with_title_version_and_fingerprint():

@@ -235,6 +235,7 @@ def test_stats_start_at_zero(services: DemoServices) -> None:
         "with_authorization": 0,
         "service_accounts": {},
         "trace_ids_seen": [],
+        "traceparents_seen": [],
     }
 
 
@@ -272,6 +273,14 @@ def test_trace_ids_are_counted_and_remembered_in_order(services: DemoServices, g
     stats = services.stats("user")
     assert stats["with_trace_id"] == 3
     assert stats["trace_ids_seen"] == ["trace-b", "trace-a"]
+
+
+def test_traceparents_are_remembered_with_their_tracestate(services: DemoServices, get) -> None:
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    get("user", "/users/usr_1", traceparent=parent, tracestate="congo=t61rcWkgMzE")
+    get("user", "/users/usr_1", traceparent=parent)
+    get("user", "/users/usr_1")
+    assert services.stats("user")["traceparents_seen"] == [f"{parent} congo=t61rcWkgMzE", parent]
 
 
 def test_only_the_last_thousand_distinct_trace_ids_are_kept() -> None:
