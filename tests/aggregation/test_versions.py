@@ -94,8 +94,10 @@ def test_a_major_past_its_sunset_answers_410(
 def test_a_retired_majors_openapi_document_answers_410(
     two_majors, django_capture_on_commit_callbacks
 ) -> None:
-    deprecate(two_majors, datetime.now(UTC) - timedelta(seconds=1),
-              django_capture_on_commit_callbacks)  # fmt: skip
+    major = deprecate(two_majors, datetime.now(UTC) + timedelta(days=60),
+                      django_capture_on_commit_callbacks)  # fmt: skip
+    assert Client().get("/mobile/v1/openapi.json").status_code == 200
+    sunset_passes(major, django_capture_on_commit_callbacks)
     response = Client().get("/mobile/v1/openapi.json")
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "VERSION_RETIRED"
