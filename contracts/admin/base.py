@@ -94,3 +94,23 @@ def spec_of(version: ContractVersion) -> EndpointSpec | None:
         return services.spec_for(version.major.endpoint)
     except services.ActionError:
         return None
+
+
+class ReleaseManagerListMixin:
+    """A list only release managers see and nobody edits here: the review queue and the
+    lifecycle proposals, each acted on through its own workflow page."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return services.is_release_manager(request.user)
+
+    def has_module_permission(self, request) -> bool:
+        return services.is_release_manager(request.user)

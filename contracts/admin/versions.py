@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from aggregation.usage import Usage
 from contracts import services
-from contracts.admin.base import RegistryAdmin, spec_of
+from contracts.admin.base import RegistryAdmin, ReleaseManagerListMixin, spec_of
 from contracts.admin.forms import (
     FieldRuleForm,
     FieldRuleFormSet,
@@ -502,7 +502,7 @@ class ContractVersionAdmin(RegistryAdmin):
             rule.save()
 
 
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(ReleaseManagerListMixin, admin.ModelAdmin):
     """Submitted versions waiting for a release manager."""
 
     list_display = [
@@ -518,21 +518,6 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status=Status.SUBMITTED)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return services.is_release_manager(request.user)
-
-    def has_module_permission(self, request) -> bool:
-        return services.is_release_manager(request.user)
 
     @admin.display(description="endpoint")
     def endpoint_name(self, obj) -> str:
@@ -561,28 +546,13 @@ class ReviewQueueAdmin(admin.ModelAdmin):
         )
 
 
-class LifecycleProposalAdmin(RegistryAdmin):
+class LifecycleProposalAdmin(ReleaseManagerListMixin, RegistryAdmin):
     """Proposed retirements and deprecations, and who proposed and confirmed each."""
 
     client_lookup = "major__endpoint__client__name"
     list_display = ["__str__", "effect", "proposer", "reviewer", "created", "decision_link"]
     list_filter = ["status", "kind"]
     list_select_related = ["major__endpoint__client", "version", "proposer", "reviewer"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return services.is_release_manager(request.user)
-
-    def has_module_permission(self, request) -> bool:
-        return services.is_release_manager(request.user)
 
     @admin.display(description="proposed", ordering="created_at")
     def created(self, obj) -> str:
