@@ -44,7 +44,7 @@ import httpx  # noqa: E402
 
 from bench import loadgen, variants  # noqa: E402
 from bench.loadgen import LoadResult  # noqa: E402
-from bench.stack import LATENCIES_MS, BFFServer, Stack, StackError  # noqa: E402
+from bench.stack import LATENCIES_MS, OPS_HEADERS, BFFServer, Stack, StackError  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench-results"
 FANOUT_CONNECTIONS = 20
@@ -99,7 +99,7 @@ def log(message: str) -> None:
 
 def _metrics_summary(server: BFFServer) -> dict[str, float]:
     """Responses by status and degraded responses, from the BFF's own /metrics."""
-    text = httpx.get(f"{server.url}/metrics", timeout=5.0).text
+    text = httpx.get(f"{server.url}/metrics", headers=OPS_HEADERS, timeout=5.0).text
     summary: dict[str, float] = {"degraded": 0.0}
     for line in text.splitlines():
         match = re.match(r'bff_requests_total\{.*status="(\d+)".*\} ([0-9.e+]+)', line)
@@ -260,7 +260,7 @@ def _hits(
 
 
 def _cache_hits(server: BFFServer) -> float | None:
-    text = httpx.get(f"{server.url}/metrics", timeout=5.0).text
+    text = httpx.get(f"{server.url}/metrics", headers=OPS_HEADERS, timeout=5.0).text
     lines = [
         line
         for line in text.splitlines()

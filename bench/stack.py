@@ -31,6 +31,10 @@ import jwt
 from bff_project.server import uvicorn_command
 from demo_services.testing import DemoServices, free_ports
 
+# /metrics needs the ops token in production settings; the benchmark reads it.
+OPS_TOKEN = secrets.token_urlsafe(24)
+OPS_HEADERS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STARTUP_TIMEOUT_S = 60.0
@@ -144,6 +148,8 @@ class Stack:
         env.update(self.demo.env)
         env.update(
             DJANGO_DEBUG="0",
+            # /metrics needs the ops token in production; the benchmark reads it.
+            OPS_TOKEN=OPS_TOKEN,
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             JWT_SECRET=self.jwt_secret,
             INTERNAL_SERVICE_TOKEN=internal_token,
