@@ -16,11 +16,6 @@ from contracts.paths import RuleError, leaf_paths, parse, sensitivity
 from contracts.remaps import compatible_sources
 from contracts.schema import INTERNAL, PERSONAL, EndpointSpec, Rule
 
-
-def _short(label: str, limit: int = 32) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
 SENSITIVITY_LABELS = {INTERNAL: " · internal", PERSONAL: " · personal data"}
 
 

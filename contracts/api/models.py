@@ -97,9 +97,6 @@ class ApiToken(models.Model):
         self.digest = digest(secret)
         self.prefix = secret[:DISPLAY_PREFIX_LENGTH]
 
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
-
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and (

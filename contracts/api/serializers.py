@@ -99,9 +99,6 @@ class EndpointDeclarationSerializer(serializers.Serializer):
         _unique_names(attrs["sections"], "sections")
         return attrs
 
-    def to_spec(self) -> EndpointSpec:
-        return declarations.load(self.validated_data)
-
 
 def _unique_names(items: list[dict], field: str) -> None:
     seen: set[str] = set()
