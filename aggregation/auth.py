@@ -6,12 +6,19 @@ A token must carry ``exp``, ``sub`` and ``aud``; ``aud`` must name the surface c
 so ``alg: none`` and key-confusion tokens fail like any bad signature. Keys come from
 the client's secret or PEM, or from its identity provider's JWKS (``aggregation.jwks``),
 for which ``authenticate_request`` is the async entry point.
+
+A token verified once is remembered until it expires (``VerifiedTokens``): clients send
+the same token with every request for its lifetime, and checking its signature and
+claims again is the largest part of a cache hit's work. The memory is keyed by the whole
+token and bound to the key that verified it, so a rotated secret or a refreshed JWKS
+verifies afresh; only successes are remembered.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import jwt
@@ -124,7 +131,10 @@ def _valid_for_another_client(token: str, client: str) -> bool:
     return False
 
 
-def _verify(token: str, client: str, auth: ClientAuth, key: object | None) -> Principal:
+def _verify(
+    token: str, client: str, auth: ClientAuth, key: object | None
+) -> tuple[Principal, float]:
+    """The principal a valid token names, and its expiry (epoch seconds)."""
     try:
         claims = _decode(token, client, auth, key)
     except jwt.ExpiredSignatureError:
@@ -143,7 +153,60 @@ def _verify(token: str, client: str, auth: ClientAuth, key: object | None) -> Pr
     subject = claims.get("sub")
     if not isinstance(subject, str) or not _SUBJECT.match(subject):
         raise Unauthenticated("The token's subject is malformed.")
-    return Principal(client=client, subject=subject, scopes=_scopes(claims))
+    principal = Principal(client=client, subject=subject, scopes=_scopes(claims))
+    return principal, float(claims["exp"])
+
+
+class VerifiedTokens:
+    """Tokens this process has verified, each until its ``exp`` (plus the leeway).
+
+    An entry answers only for the same client, the same verifying key object (the
+    configured secret or PEM, or the JWKS key the cache holds now) and the same issuer
+    setting; anything else verifies again. At most ``max_entries`` are held: when full,
+    the expired ones go, and if none has expired, all of them (a burst of new tokens costs
+    one verification each, as without the memory).
+    """
+
+    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.time):
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, object, object, Principal]] = {}
+
+    def get(self, client: str, token: str, key: object, issuer: object) -> Principal | None:
+        found = self._entries.get((client, token))
+        if found is None:
+            return None
+        until, verified_by, verified_issuer, principal = found
+        if verified_by is not key or verified_issuer != issuer or self.clock() >= until:
+            return None
+        return principal
+
+    def put(self, token: str, key: object, issuer: object, principal: Principal, until: float):
+        entries = self._entries
+        if len(entries) >= self.max_entries:
+            now = self.clock()
+            for name in [name for name, found in entries.items() if found[0] <= now]:
+                del entries[name]
+            if len(entries) >= self.max_entries:
+                entries.clear()
+        entries[(principal.client, token)] = (until, key, issuer, principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+verified_tokens = VerifiedTokens()
+
+
+def _verified(token: str, client: str, auth: ClientAuth, key: object | None) -> Principal:
+    """``_verify``, remembered per token until it expires."""
+    issuer = bff_settings.JWT_ISSUER
+    known = verified_tokens.get(client, token, key, issuer)
+    if known is not None:
+        return known
+    principal, expires = _verify(token, client, auth, key)
+    verified_tokens.put(token, key, issuer, principal, expires + LEEWAY_SECONDS)
+    return principal
 
 
 def authenticate(authorization: str | None, client: str, *, key: object | None = None) -> Principal:
@@ -155,7 +218,9 @@ def authenticate(authorization: str | None, client: str, *, key: object | None =
     """
     token = _bearer(authorization)
     auth = bff_settings.CLIENT_AUTH[client]
-    return _verify(token, client, auth, key if key is not None else _key_without_io(auth, token))
+    if key is None:
+        key = _key_without_io(auth, token)
+    return _verified(token, client, auth, key)
 
 
 async def authenticate_request(authorization: str | None, client: str) -> Principal:
@@ -167,12 +232,12 @@ async def authenticate_request(authorization: str | None, client: str) -> Princi
     token = _bearer(authorization)
     auth = bff_settings.CLIENT_AUTH[client]
     if auth.jwks_url is None:
-        return _verify(token, client, auth, _key_without_io(auth, token))
+        return _verified(token, client, auth, _key_without_io(auth, token))
     try:
         key = await jwks.signing_key(auth.jwks_url, _kid(token, auth))
     except jwt.PyJWTError:
         key = None  # unknown kid, malformed header: _verify says 401 (or 403)
-    return _verify(token, client, auth, key)
+    return _verified(token, client, auth, key)
 
 
 def _scopes(claims: Mapping[str, object]) -> frozenset[str]:

@@ -156,7 +156,13 @@ def etag_for(body: bytes, fingerprint: str) -> str:
 
 
 class L1:
-    """A small in-process LRU with expiry, in front of the store for shared data."""
+    """A small in-process LRU with expiry, in front of the store.
+
+    An entry is kept no longer than its own expiry, so a reader here sees what a reader of
+    the store would (keys carry the contract's version and fingerprint; entries are never
+    changed in place, only replaced when recomputed). Early recomputation applies to it
+    as to the store, and a recomputed entry replaces the held one.
+    """
 
     def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.time):
         self.max_entries = max_entries
@@ -232,10 +238,11 @@ class ResponseCache:
         labels: tuple[str, str],
         wait_seconds: float,
     ) -> Outcome:
+        now = self.clock()
         if self.l1 is not None:
             cached = self.l1.get(key)
             if cached is not None:
-                self._event("hit", labels)
+                self._hit(key, cached, now, compute, policy, fingerprint, labels)
                 return Outcome(cached, "hit")
         entry = await self._read(key, labels)
         now = self.clock()
@@ -245,17 +252,21 @@ class ResponseCache:
                 raise entry.shared_error()
             entry = None  # an expired negative entry is nothing to serve stale
         if entry is not None and now < entry.expiry:
-            if self.should_recompute_early(entry, now):
-                self._event("early", labels)
-                self._refresh_in_background(key, compute, policy, fingerprint, labels)
-            else:
-                self._event("hit", labels)
+            self._hit(key, entry, now, compute, policy, fingerprint, labels)
             self._remember(key, entry, now)
             return Outcome(entry, "hit")
         return await self._single_flight(
             key,
             lambda: self._recompute(key, compute, policy, fingerprint, labels, entry, wait_seconds),
         )
+
+    def _hit(self, key, entry, now, compute, policy, fingerprint, labels) -> None:
+        """A fresh entry is served; XFetch may start its recomputation in the background."""
+        if self.should_recompute_early(entry, now):
+            self._event("early", labels)
+            self._refresh_in_background(key, compute, policy, fingerprint, labels)
+        else:
+            self._event("hit", labels)
 
     def _remember(self, key: str, entry: Entry, now: float) -> None:
         if self.l1 is not None and entry.expiry > now:
@@ -429,8 +440,9 @@ _background: set[asyncio.Task] = set()
 
 
 def response_cache(scope: str) -> ResponseCache:
-    """This process's caches, built from settings: per-user data, and shared data (which
-    also gets an in-process L1). Rebuilt when the settings change (tests override them)."""
+    """This process's caches, built from settings: per-user data and shared data, each
+    with an in-process L1 in front of the store. Rebuilt when the settings change (tests
+    override them)."""
     from aggregation.cachestore import DjangoStore, RedisStore
     from aggregation.conf import bff_settings
 
@@ -439,7 +451,7 @@ def response_cache(scope: str) -> ResponseCache:
         url, timeout = config
         store = RedisStore(url, timeout=timeout) if url else DjangoStore()
         _caches.clear()
-        _caches.update(config=config, per_user=ResponseCache(store),
+        _caches.update(config=config, per_user=ResponseCache(store, l1=L1()),
                        shared=ResponseCache(store, l1=L1()))  # fmt: skip
     return _caches["shared" if scope == "shared" else "per_user"]
 

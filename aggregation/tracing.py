@@ -11,6 +11,7 @@ its ``tracestate`` with it (W3C Trace Context, section 3.3 and 4.3).
 from __future__ import annotations
 
 import os
+import random
 import re
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ class TraceContext:
     def headers(self, span_id: str | None = None) -> dict[str, str]:
         """The headers for one downstream call; ``span_id`` (the call's own span, the
         parent of whatever the service does) defaults to a new random one."""
-        parent = span_id or os.urandom(8).hex()
+        parent = span_id or f"{_random.getrandbits(64) or 1:016x}"
         headers = {
             TRACE_HEADER: self.trace_id,
             "traceparent": f"00-{self.w3c_trace_id}-{parent}-{self.flags}",
@@ -53,9 +54,17 @@ class TraceContext:
         return headers
 
 
+# Trace ids need to be unique, not secret: a pseudo-random generator, as OpenTelemetry's
+# own id generator uses, at a twentieth of an os.urandom call's cost (a system call each).
+# Seeded from the system's randomness once per process; a worker forked after import
+# reseeds, so no two share a sequence.
+_random = random.Random()
+os.register_at_fork(after_in_child=_random.seed)
+
+
 def new_trace_id() -> str:
-    """32 random hex digits: a W3C trace id (never all zeros in practice) and a UUID's size."""
-    return os.urandom(16).hex()
+    """32 random hex digits: a W3C trace id (never all zeros) and a UUID's size."""
+    return f"{_random.getrandbits(128) or 1:032x}"
 
 
 def parse_traceparent(value: str) -> tuple[str, str, str] | None:
@@ -73,6 +82,24 @@ def parse_traceparent(value: str) -> tuple[str, str, str] | None:
     return trace_id, parent_id, flags
 
 
+def trace_context_of(
+    traceparent: str | None, tracestate: str | None, x_trace_id: str | None
+) -> TraceContext:
+    """The trace context a request's three tracing headers give (any may be absent)."""
+    parsed = parse_traceparent(traceparent) if traceparent else None
+    if parsed is not None:
+        trace_id, parent_id, flags = parsed
+        state = tracestate or ""
+        state = state if _TRACESTATE.match(state) else None
+        return TraceContext(trace_id, trace_id, flags, state, parent_id)
+    candidate = x_trace_id or ""
+    if _VALID.match(candidate):
+        w3c = candidate if _W3C_TRACE_ID.match(candidate) and candidate != _ZERO_TRACE else None
+        return TraceContext(candidate, w3c or new_trace_id())
+    trace_id = new_trace_id()
+    return TraceContext(trace_id, trace_id)
+
+
 def trace_context_for(request: HttpRequest) -> TraceContext:
     """The request's trace context, fixed on first use for the rest of the request."""
     existing = getattr(request, "trace", None)
@@ -80,21 +107,9 @@ def trace_context_for(request: HttpRequest) -> TraceContext:
         return existing
     # META, not request.headers: building the latter costs more than the whole look-up.
     meta = request.META
-    traceparent = meta.get("HTTP_TRACEPARENT")
-    parsed = parse_traceparent(traceparent) if traceparent else None
-    if parsed is not None:
-        trace_id, parent_id, flags = parsed
-        state = meta.get("HTTP_TRACESTATE", "")
-        trace = TraceContext(trace_id, trace_id, flags,
-                             state if _TRACESTATE.match(state) else None, parent_id)  # fmt: skip
-    else:
-        candidate = meta.get("HTTP_X_TRACE_ID", "")
-        if _VALID.match(candidate):
-            w3c = candidate if _W3C_TRACE_ID.match(candidate) and candidate != _ZERO_TRACE else None
-            trace = TraceContext(candidate, w3c or new_trace_id())
-        else:
-            trace_id = new_trace_id()
-            trace = TraceContext(trace_id, trace_id)
+    trace = trace_context_of(
+        meta.get("HTTP_TRACEPARENT"), meta.get("HTTP_TRACESTATE"), meta.get("HTTP_X_TRACE_ID")
+    )
     request.trace = trace
     return trace
 

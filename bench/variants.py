@@ -32,9 +32,9 @@ VARIANTS = {
     # first. And, before: the in-process cache through its async methods (a thread hop).
     "slowest_first": "bench.variants:slowest_first",
     "locmem_hop": "bench.variants:locmem_hop",
-    # An experiment towards SPEC section 10's 1.2x the FastAPI peer: plain mobile home hits
-    # answered in raw ASGI in front of Django, everything else handed to the product.
-    "hit_fast_path": "bench.variants:hit_fast_path",
+    # The surfaces through Django's request, URL resolution and response objects, as before
+    # the API handler answered them through the pipeline directly.
+    "django_path": "bench.variants:django_path",
     # Not the product: the FastAPI BFF written for speed that SPEC section 10 compares cache
     # hits with (bench/peer_fastapi.py; mobile home only; needs pip install fastapi).
     "fastapi_peer": "bench.peer_fastapi:app",
@@ -88,6 +88,16 @@ def _slowest_first() -> Any:
     return app
 
 
+def _django_path() -> Any:
+    from bff_project.handlers import APIHandler
+
+    async def not_direct(self, scope, send) -> bool:
+        return False
+
+    APIHandler._serve_surface = not_direct
+    return _product().application
+
+
 def _locmem_hop() -> Any:
     from aggregation.cachestore import DjangoStore
 
@@ -96,90 +106,6 @@ def _locmem_hop() -> Any:
 
     DjangoStore._call = through_async_methods
     return _product().application
-
-
-def _hit_fast_path() -> Any:
-    """Mobile home hits without Django's request, URL resolution or response objects.
-
-    Only a plain hit is answered here: GET, no query string, no conditional or trace
-    headers, a valid mobile token, a live major that is not deprecated, a fresh entry not
-    due for early recomputation, identity coding. Anything else goes to the product,
-    untouched, so behaviour stays the view's; the headers written are the view's too.
-    """
-    import re
-    import time
-    from datetime import UTC, datetime
-
-    import orjson
-
-    product = _product().application  # sets Django up before the imports below
-
-    from aggregation import cachekeys, metrics
-    from aggregation.auth import authenticate_request
-    from aggregation.cache import response_cache
-    from aggregation.conf import bff_settings
-    from aggregation.tracing import new_trace_id
-    from aggregation.views import _cache_control
-    from contracts.serving import registry
-
-    path_re = re.compile(r"^/mobile/v([1-9][0-9]{0,5})/home$")
-    plain = {b"host", b"authorization", b"user-agent", b"accept", b"connection"}
-
-    async def app(scope, receive, send) -> None:
-        match = path_re.match(scope.get("path", "")) if scope["type"] == "http" else None
-        if match is None or scope["method"] != "GET" or scope["query_string"]:
-            return await product(scope, receive, send)
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name not in plain:
-                return await product(scope, receive, send)
-        started = time.perf_counter()
-        try:
-            principal = await authenticate_request(authorization, "mobile")
-        except Exception:  # noqa: BLE001 - the product answers every error
-            return await product(scope, receive, send)
-        if bff_settings.RATE_LIMITS or not registry.loaded:
-            return await product(scope, receive, send)
-        major = int(match[1])
-        state = registry.snapshot.majors.get(("mobile", "home", major))
-        if state is None or state.serving is None or state.deprecated_at or state.sunset_at:
-            return await product(scope, receive, send)
-        contract = state.serving
-        cache = response_cache(contract.cache_scope)
-        key = cachekeys.user_key(bff_settings.CACHE_KEY_PREFIX, contract, principal.subject)
-        entry = await cache._read(key, ("mobile", "home"))
-        now = cache.clock()
-        if entry is None or now >= entry.expiry or cache.should_recompute_early(entry, now):
-            return await product(scope, receive, send)
-        cache._event("hit", ("mobile", "home"))
-        trace_id = new_trace_id()
-        meta = {
-            "traceId": trace_id,
-            "generatedAt": datetime.now(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "latencyMs": round((time.perf_counter() - started) * 1000),
-            "schemaVersion": contract.schema_version,
-            "degraded": False,
-            "degradedDependencies": [],
-            "cache": "hit",
-        }
-        body = b'{"meta":' + orjson.dumps(meta) + b"," + entry.body[1:]
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()),
-                   (b"etag", entry.etag.encode()), (b"x-trace-id", trace_id.encode()),
-                   (b"x-content-type-options", b"nosniff")]  # fmt: skip
-        headers += [(k.lower().encode(), v.encode()) for k, v in _cache_control(contract).items()]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        metrics.child(metrics.REQUESTS, "mobile", "home", "200").inc()
-        metrics.child(metrics.REQUEST_LATENCY, "mobile", "home").observe(
-            time.perf_counter() - started
-        )
-
-    return app
 
 
 def _with_client_factory(factory: Callable[[Any], Any]) -> Any:
@@ -249,7 +175,7 @@ _BUILDERS: dict[str, Callable[[], Any]] = {
     "httpx_aiohttp": _httpx_aiohttp,
     "slowest_first": _slowest_first,
     "locmem_hop": _locmem_hop,
-    "hit_fast_path": _hit_fast_path,
+    "django_path": _django_path,
 }
 
 

@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from aggregation.auth import authenticate, authenticate_request, require_scope
+from aggregation import auth
+from aggregation.auth import VerifiedTokens, authenticate, authenticate_request, require_scope
 from aggregation.errors import Forbidden, Unauthenticated
 from bff_project.config import ClientAuth
 
@@ -205,3 +206,94 @@ def test_an_explicit_key_replaces_the_configured_one(keys) -> None:
     assert authenticate(bearer(token(secret=other)), "mobile", key=other).subject == "usr_1"
     with pytest.raises(Unauthenticated):
         authenticate(bearer(token()), "mobile", key=other)
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_verified_token_is_remembered_until_it_expires(keys, monkeypatch) -> None:
+    decodes = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(
+        auth.jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k)
+    )
+    monkeypatch.setattr(auth, "verified_tokens", VerifiedTokens())
+    header = bearer(token(exp=int(time.time()) + 60))
+    first = authenticate(header, "mobile")
+    assert authenticate(header, "mobile") == first
+    assert len(decodes) == 1
+    # Until exp + leeway, as PyJWT would accept it; then verified (and refused) again.
+    monkeypatch.setattr(auth.verified_tokens, "clock", lambda: time.time() + 60 + 31)
+    monkeypatch.setattr(auth.jwt.api_jwt, "datetime", _shifted_datetime(60 + 31))
+    with pytest.raises(Unauthenticated, match="expired"):
+        authenticate(header, "mobile")
+
+
+def _shifted_datetime(seconds: float):
+    from datetime import datetime, timedelta
+
+    class Shifted(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + timedelta(seconds=seconds)
+
+    return Shifted
+
+
+def test_a_rotated_secret_verifies_remembered_tokens_again(keys, settings) -> None:
+    header = bearer(token())
+    assert authenticate(header, "mobile").subject == "usr_1"
+    settings.BFF = {
+        **settings.BFF,
+        "CLIENT_AUTH": {
+            **settings.BFF["CLIENT_AUTH"],
+            "mobile": ClientAuth(algorithms=("HS256",), secret="r" * 40),
+        },
+    }
+    with pytest.raises(Unauthenticated):
+        authenticate(header, "mobile")
+
+
+def test_an_issuer_setting_verifies_remembered_tokens_again(keys, settings) -> None:
+    header = bearer(token())
+    assert authenticate(header, "mobile")
+    settings.BFF = {**settings.BFF, "JWT_ISSUER": "https://idp.example"}
+    with pytest.raises(Unauthenticated):
+        authenticate(header, "mobile")
+
+
+def test_a_remembered_token_answers_only_its_own_client(keys) -> None:
+    header = bearer(token())
+    assert authenticate(header, "mobile")
+    with pytest.raises(Forbidden, match="not for the web API"):
+        authenticate(header, "web")
+
+
+def test_failures_are_not_remembered(keys) -> None:
+    header = bearer(token(secret="z" * 40))
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            authenticate(header, "mobile")
+    assert not any(t == header[7:] for _, t in auth.verified_tokens._entries)
+
+
+def test_the_memory_is_bounded_expired_first() -> None:
+    clock = Clock()
+    memory = VerifiedTokens(max_entries=3, clock=clock)
+    key = object()
+    principal = auth.Principal("mobile", "usr_1", frozenset())
+    memory.put("old", key, None, principal, clock.now + 1)
+    memory.put("a", key, None, principal, clock.now + 100)
+    memory.put("b", key, None, principal, clock.now + 100)
+    clock.now += 2
+    memory.put("c", key, None, principal, clock.now + 100)  # "old" has expired: it goes
+    assert [memory.get("mobile", t, key, None) is not None for t in ("a", "b", "c")] == [True] * 3
+    memory.put("d", key, None, principal, clock.now + 100)  # none expired: all go
+    assert memory.get("mobile", "a", key, None) is None
+    assert memory.get("mobile", "d", key, None) == principal
+    assert memory.get("mobile", "d", object(), None) is None  # another key: verify again

@@ -382,6 +382,37 @@ def test_l1_answers_without_the_store() -> None:
     assert compute.calls == 1
 
 
+def test_an_l1_hit_is_refreshed_early_too() -> None:
+    """XFetch applies to entries held in the L1, so a hot key rarely sees a miss."""
+    clock, compute = Clock(), Computation()
+
+    async def scenario():
+        cache = cache_for(DjangoStore(), clock, seed=3, l1=L1(clock=clock))
+        await get(cache, compute, key="bff:hot")
+        held = cache.l1.get("bff:hot")
+        cache.l1.put("bff:hot", Entry(held.body, held.etag, 0.05, held.expiry), 60.0)
+        clock.now = held.expiry - 1e-6
+        outcome = await get(cache, compute, key="bff:hot")
+        for _ in range(50):
+            if compute.calls == 2:
+                break
+            await asyncio.sleep(0.01)
+        return outcome, cache.l1.get("bff:hot")
+
+    outcome, refreshed = asyncio.run(scenario())
+    assert outcome.state == "hit"
+    assert compute.calls == 2
+    assert refreshed is not None and refreshed.expiry > clock.now + 1  # replaced in the L1
+
+
+def test_per_user_and_shared_caches_both_hold_an_l1(settings) -> None:
+    from aggregation.cache import response_cache
+
+    assert response_cache("per_user").l1 is not None
+    assert response_cache("shared").l1 is not None
+    assert response_cache("per_user").l1 is not response_cache("shared").l1
+
+
 def test_a_corrupt_value_under_our_key_is_a_miss(redis_url) -> None:
     import redis
 

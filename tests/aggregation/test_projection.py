@@ -647,15 +647,15 @@ def test_the_drift_log_forgets_rather_than_grows_without_bound():
 
 
 def test_every_drift_is_counted_but_logged_once(settings, caplog):
-    from aggregation import metrics, views
+    from aggregation import metrics, pipeline
 
     settings.BFF = {**settings.BFF, "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS": 3600.0}
     contract = SimpleNamespace(client="mobile", endpoint="drift-test")
     drift = [Drift("user", "loyaltyTier", "not_in_enum")]
     counter = metrics.SCHEMA_DRIFT.labels("mobile", "drift-test", "user", "not_in_enum")
     before = counter._value.get()
-    with caplog.at_level(logging.WARNING, logger="aggregation.views"):
+    with caplog.at_level(logging.WARNING, logger="aggregation.pipeline"):
         for _ in range(50):
-            views._record_drift(contract, drift, "trace")
+            pipeline.record_drift(contract, drift, "trace")
     assert counter._value.get() - before == 50
     assert [r.getMessage() for r in caplog.records].count("schema drift") == 1
