@@ -6,6 +6,13 @@ first critical failure cancels everything still running and is raised at once, s
 client is not kept waiting for data that can no longer be shown). A dependency may need
 the results of others (``needs``); it starts as soon as they have all succeeded, and is
 skipped with its default when one of them failed.
+
+Dependencies that can start together start slowest first: each task sends its request
+(a fraction of a millisecond of client work) before the next one runs, so the order
+decides how late the slowest call, which bounds the page, leaves. The order comes from
+each dependency's observed latency in this process (an exponentially weighted average
+of its successful calls), so it follows the services as they are, not as declared; until
+a dependency has answered once, the declared order stands.
 """
 
 from __future__ import annotations
@@ -25,6 +32,10 @@ from aggregation.tracing import TraceContext
 logger = logging.getLogger(__name__)
 
 TIMEOUT_GRACE_SECONDS = 0.1
+# Weight of the newest call in a dependency's latency average: the last ten or so count.
+LATENCY_WEIGHT = 0.2
+# Observed latency per dependency name, seconds: what orders the starts.
+observed_latency: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,14 @@ async def _call(dependency: Dependency, context: CallContext, done: Mapping[str,
         outcome = "cancelled"
         raise
     finally:
-        metrics.DEPENDENCY_CALLS.labels(dependency.name, outcome).inc()
-        metrics.DEPENDENCY_LATENCY.labels(dependency.name).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.child(metrics.DEPENDENCY_CALLS, dependency.name, outcome).inc()
+        metrics.child(metrics.DEPENDENCY_LATENCY, dependency.name).observe(elapsed)
+        if outcome == "ok":
+            average = observed_latency.get(dependency.name)
+            observed_latency[dependency.name] = (
+                elapsed if average is None else average + LATENCY_WEIGHT * (elapsed - average)
+            )
 
 
 def _degrade(dependency: Dependency, context: CallContext, reason: str) -> None:
@@ -122,6 +139,7 @@ async def run(
     waiting = list(dependencies)
 
     def start_ready() -> None:
+        ready = []
         for dependency in list(waiting):
             if any(need in failed for need in dependency.needs):
                 waiting.remove(dependency)
@@ -129,8 +147,12 @@ async def run(
                 failed.add(dependency.name)
             elif all(need in values for need in dependency.needs):
                 waiting.remove(dependency)
-                task = asyncio.create_task(_call(dependency, context, values))
-                pending[task] = dependency
+                ready.append(dependency)
+        if len(ready) > 1:  # slowest first; a stable sort keeps the declared order of ties
+            ready.sort(key=lambda dependency: -observed_latency.get(dependency.name, 0.0))
+        for dependency in ready:
+            task = asyncio.create_task(_call(dependency, context, values))
+            pending[task] = dependency
 
     def fail(dependency: Dependency, error: DownstreamError) -> None:
         if dependency.critical:

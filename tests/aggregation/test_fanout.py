@@ -175,3 +175,42 @@ def test_a_bug_in_a_non_critical_dependency_degrades_instead_of_failing() -> Non
 def test_a_bug_in_a_critical_dependency_propagates() -> None:
     with pytest.raises(KeyError):
         run([Dependency("user", failing(KeyError("boom")), critical=True)])
+
+
+@pytest.fixture
+def fresh_latencies(monkeypatch):
+    monkeypatch.setattr(fanout, "observed_latency", {})
+    return fanout.observed_latency
+
+
+def recording(started: list[str], name: str):
+    async def fetch(context, done):
+        started.append(name)  # runs when the task first runs: the order requests leave in
+        await asyncio.sleep(0)
+        return name
+
+    return fetch
+
+
+def test_the_declared_order_stands_until_latencies_are_known(fresh_latencies) -> None:
+    started: list[str] = []
+    run([Dependency(name, recording(started, name)) for name in ("user", "orders", "recs")])
+    assert started == ["user", "orders", "recs"]
+    # Every call succeeded: each has an observed latency now.
+    assert set(fresh_latencies) == {"user", "orders", "recs"}
+
+
+def test_dependencies_that_start_together_start_slowest_first(fresh_latencies) -> None:
+    fresh_latencies.update(user=0.030, orders=0.060, recs=0.090)
+    started: list[str] = []
+    run([Dependency(name, recording(started, name)) for name in ("user", "orders", "recs")])
+    assert started == ["recs", "orders", "user"]
+
+
+def test_the_observed_latency_is_a_moving_average_of_successes(fresh_latencies) -> None:
+    fresh_latencies["slow"] = 1.0
+    run([Dependency("slow", value("x"))])
+    # One fast success moves the average a fifth of the way, not all the way.
+    assert 0.75 < fresh_latencies["slow"] < 0.85
+    run([Dependency("slow", failing(DownstreamUnavailable("slow", "refused")))])
+    assert 0.75 < fresh_latencies["slow"] < 0.85  # failures do not count
