@@ -20,7 +20,7 @@ from typing import Any
 from aggregation import metrics
 from aggregation.downstream import DownstreamError, DownstreamTimeout
 from aggregation.errors import ErrorCode
-from aggregation.tracing import TraceContext
+from contract_core.tracing import TraceContext
 
 logger = logging.getLogger(__name__)
 

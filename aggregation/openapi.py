@@ -13,8 +13,8 @@ from datetime import datetime
 from aggregation import surfaces
 from aggregation.errors import ErrorCode
 from aggregation.surfaces import MAX_BATCH_IDS, Surface
+from contract_core.shapes import OPEN_SCHEMA_PROMISE, to_json_schema
 from contracts.serving import ServingContract, Snapshot
-from contracts.shapes import OPEN_SCHEMA_PROMISE, to_json_schema
 
 # URL path (after /{client}/v{major}/) and parameters of each surface.
 ROUTES: tuple[tuple[Surface, str, tuple[dict, ...]], ...] = (

@@ -10,7 +10,7 @@ from typing import Any
 from aggregation import calls, endpoints, shared
 from aggregation.errors import ErrorCode, InvalidRequest
 from aggregation.fanout import CallContext, Dependency
-from contracts.schema import EndpointSpec
+from contract_core.schema import EndpointSpec
 
 Assemble = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 Parse = Callable[[Mapping[str, str], Mapping[str, Any]], Mapping[str, Any]]

@@ -27,10 +27,10 @@ from aggregation.errors import (
     VersionNotFound,
     VersionRetired,
 )
-from aggregation.projection import DriftLog
 from aggregation.surfaces import Surface
 from aggregation.throttling import check_rate
-from aggregation.tracing import TRACE_HEADER, trace_context_for, trace_id_for
+from contract_core.projection import DriftLog
+from contract_core.tracing import TRACE_HEADER, trace_context_for, trace_id_for
 from contracts.models import CacheScope
 from contracts.serving import ServingContract, registry
 

@@ -118,8 +118,8 @@ def _hit_fast_path() -> Any:
     from aggregation.auth import authenticate_request
     from aggregation.cache import response_cache
     from aggregation.conf import bff_settings
-    from aggregation.tracing import new_trace_id
     from aggregation.views import _cache_control
+    from contract_core.tracing import new_trace_id
     from contracts.serving import registry
 
     path_re = re.compile(r"^/mobile/v([1-9][0-9]{0,5})/home$")

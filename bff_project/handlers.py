@@ -49,12 +49,14 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
+from contract_core.clients import CLIENTS
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-API_PREFIXES = ("/mobile/", "/web/", "/partner/")
+API_PREFIXES = tuple(f"/{client}/" for client in CLIENTS)
 
 
 def _hsts_value() -> str | None:

@@ -12,11 +12,12 @@ from datetime import timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from contract_core.clients import CLIENTS
+from contract_core.schema import Rule
 from contracts import services
 from contracts.models import CacheScope, Client, ContractVersion, Endpoint, Status
-from contracts.schema import Rule
 
-CLIENTS = {"mobile": "Mobile app", "web": "Web dashboard", "partner": "Partners"}
+TITLES = {"mobile": "Mobile app", "web": "Web dashboard", "partner": "Partners"}
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,8 @@ def seed_registry(
 ) -> list[str]:
     """Create what is missing; return one line per thing created."""
     created: list[str] = []
-    for name, display in CLIENTS.items():
-        _, new = Client.objects.get_or_create(name=name, defaults={"display_name": display})
+    for name in CLIENTS:
+        _, new = Client.objects.get_or_create(name=name, defaults={"display_name": TITLES[name]})
         if new:
             created.append(f"client {name}")
     for demo in ENDPOINTS:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from contract_core.shapes import to_json_schema
 from contracts.models import ContractVersion, Status
-from contracts.shapes import to_json_schema
 
 
 def version_schema(version: ContractVersion) -> dict:

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field, replace
 
 from django.utils import timezone
 
+from contract_core.differ import BREAKING, Change, Compatibility, classify, diff
+from contract_core.paths import RuleError
+from contract_core.remaps import compatible_sources
+from contract_core.schema import EndpointSpec, Rule
+from contract_core.servingrule import Approved, Choice, choose
+from contract_core.shapes import build_shape
 from contracts.codebase import code_endpoints
-from contracts.differ import BREAKING, Change, Compatibility, classify, diff
 from contracts.models import ContractVersion, Endpoint, MajorVersion, Status
-from contracts.paths import RuleError
-from contracts.remaps import compatible_sources
-from contracts.schema import EndpointSpec, Rule
-from contracts.servingrule import Approved, Choice, choose
-from contracts.shapes import build_shape
 
 NO_REGISTRY_ENTRY = "no_registry_entry"
 RULE_NOT_IN_CODE = "rule_not_in_code"
@@ -230,7 +230,7 @@ def replacements(
 ) -> tuple[tuple[str, str], ...]:
     """A remap for every dropped rule, or none at all.
 
-    A field can feed a vanished one when ``contracts.remaps`` finds it compatible (same
+    A field can feed a vanished one when ``contract_core.remaps`` finds it compatible (same
     parent, unused, nothing breaking at the output) and its name shares a word with the
     vanished name (``avatarUrl`` and ``profileImageUrl`` share "url") or is spelled much
     like it. The code does not say which of its fields are new, so the name is what tells

@@ -1,6 +1,6 @@
 """A client of a remote registry's API, for ``contracts check|propose|export --registry URL``.
 
-It sends this checkout's declarations (``contracts.declarations``) and reads back what the
+It sends this checkout's declarations (``contract_core.declarations``) and reads back what the
 registry's own gate and service layer decided, so CI needs a token, not the database.
 """
 
@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from contracts import declarations
-from contracts.schema import EndpointSpec
+from contract_core import declarations
+from contract_core.schema import EndpointSpec
 
 API_PATH = "/registry/api/v1"
 TIMEOUT_SECONDS = 30.0

@@ -20,10 +20,13 @@ from django.db.models import F, Max
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from aggregation.usage import Usage, usage_of
+from contract_core.clients import EXTERNAL_CLIENTS
+from contract_core.differ import Change, Compatibility, classify, diff
+from contract_core.paths import RuleError, resolve, sensitivity, type_label
+from contract_core.schema import INTERNAL, EndpointSpec, Rule
+from contract_core.shapes import build_shape, fingerprint
 from contracts import roles
 from contracts.codebase import code_endpoint
-from contracts.differ import Change, Compatibility, classify, diff
 from contracts.models import (
     WORKFLOW,
     ContractVersion,
@@ -37,9 +40,7 @@ from contracts.models import (
     Role,
     Status,
 )
-from contracts.paths import RuleError, resolve, sensitivity, type_label
-from contracts.schema import INTERNAL, EndpointSpec, Rule
-from contracts.shapes import build_shape, fingerprint
+from contracts.usage import Usage, usage_of
 
 logger = logging.getLogger(__name__)
 
@@ -225,10 +226,6 @@ def major_usage(major: MajorVersion) -> tuple[Usage, dict[int, Usage]]:
     found = usage_of(endpoint.client.name, endpoint.name, numbers)
     per_minor = {minor: usage for (_, minor), usage in found.items()}
     return sum(per_minor.values(), Usage()), per_minor
-
-
-# Clients outside the company: internal source fields never reach them unreviewed.
-EXTERNAL_CLIENTS = ("partner",)
 
 
 def internal_fields(spec: EndpointSpec, rules: Iterable[Rule]) -> list[str]:

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from aggregation.usage import Usage
+from contract_core.schema import Rule
 from contracts import services
 from contracts.admin.base import RegistryAdmin, ReleaseManagerListMixin, spec_of
 from contracts.admin.forms import (
@@ -48,7 +48,7 @@ from contracts.models import (
     Status,
 )
 from contracts.preview import preview
-from contracts.schema import Rule
+from contracts.usage import Usage
 
 
 class FieldRuleInline(admin.TabularInline):

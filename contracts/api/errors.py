@@ -17,7 +17,7 @@ from django.http import Http404
 from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
 
-from aggregation.tracing import TRACE_HEADER, trace_id_for
+from contract_core.tracing import TRACE_HEADER, trace_id_for
 from contracts.services import ActionError
 
 logger = logging.getLogger(__name__)

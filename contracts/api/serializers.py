@@ -7,17 +7,18 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from bff_project.config import CLIENTS
-from contracts import declarations, services
+from contract_core import declarations
+from contract_core.clients import CLIENTS
+from contract_core.schema import SCALAR_TYPES, EndpointSpec
+from contracts import services
 from contracts.models import Client, ContractVersion, Endpoint, MajorVersion, Status
-from contracts.schema import SCALAR_TYPES, EndpointSpec
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_FIELDS = 500
 MAX_ENDPOINTS = 100
 
-# -- Requests: the code's declarations (contracts.declarations) ------------------------------
+# -- Requests: the code's declarations (contract_core.declarations) -----------------------------
 
 
 class KindSerializer(serializers.Serializer):

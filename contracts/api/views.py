@@ -18,8 +18,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aggregation import openapi as surface_openapi
-from aggregation.tracing import TRACE_HEADER, trace_id_for
+from contract_core.tracing import TRACE_HEADER, trace_id_for
 from contracts import exports, services
 from contracts.api import errors, schema  # noqa: F401 - schema registers its extensions
 from contracts.api import serializers as s
@@ -27,7 +26,7 @@ from contracts.api.authentication import RegistryTokenAuthentication, StaffSessi
 from contracts.api.models import Scope
 from contracts.api.permissions import HasScope, client_restriction
 from contracts.api.throttling import TokenRateThrottle
-from contracts.codebase import declared_by
+from contracts.codebase import declared_by, surface_document
 from contracts.gate import evaluate
 from contracts.models import Client, ContractVersion, Endpoint, FieldRule, MajorVersion, Status
 from contracts.serving import load_snapshot
@@ -132,7 +131,7 @@ class ClientViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, url_path=r"v(?P<major>[1-9][0-9]{0,5})/openapi")
     def openapi(self, request, name: str, major: str):
         client = self.get_object()
-        document = surface_openapi.document(load_snapshot(), client.name, int(major))
+        document = surface_document(load_snapshot(), client.name, int(major))
         if document is None:
             raise exceptions.NotFound(f"{client.name} serves nothing under v{major}.")
         return Response(document)

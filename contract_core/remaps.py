@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from contracts.differ import BREAKING, classify, diff
-from contracts.paths import RuleError, leaf_paths
-from contracts.schema import EndpointSpec, Rule
-from contracts.shapes import build_shape
+from contract_core.differ import BREAKING, classify, diff
+from contract_core.paths import RuleError, leaf_paths
+from contract_core.schema import EndpointSpec, Rule
+from contract_core.shapes import build_shape
 
 
 def output_path(spec: EndpointSpec, rule: Rule) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.paths import (
+from contract_core.paths import (
     OutputLeaf,
     OutputList,
     OutputNode,
@@ -30,7 +30,7 @@ from contracts.paths import (
     format_path,
     layout,
 )
-from contracts.schema import Arr, EndpointSpec, Rule, Scalar
+from contract_core.schema import Arr, EndpointSpec, Rule, Scalar
 
 
 @dataclass(frozen=True, slots=True)
