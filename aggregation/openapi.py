@@ -20,17 +20,39 @@ from contracts.serving import ServingContract, Snapshot
 ROUTES: tuple[tuple[Surface, str, tuple[dict, ...]], ...] = (
     (surfaces.MOBILE_HOME, "home", ()),
     (surfaces.WEB_DASHBOARD, "dashboard", ()),
-    (surfaces.PARTNER_PRODUCT, "products/{productId}", (
-        {"name": "productId", "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern}},
-    )),
-    (surfaces.PARTNER_PRODUCTS, "products", (
-        {"name": "ids", "in": "query", "required": True, "style": "form", "explode": False,
-         "description": f"Comma-separated product ids, at most {MAX_BATCH_IDS}.",
-         "schema": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_IDS,
-                    "items": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern}}},
-    )),
-)  # fmt: skip
+    (
+        surfaces.PARTNER_PRODUCT,
+        "products/{productId}",
+        (
+            {
+                "name": "productId",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern},
+            },
+        ),
+    ),
+    (
+        surfaces.PARTNER_PRODUCTS,
+        "products",
+        (
+            {
+                "name": "ids",
+                "in": "query",
+                "required": True,
+                "style": "form",
+                "explode": False,
+                "description": f"Comma-separated product ids, at most {MAX_BATCH_IDS}.",
+                "schema": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH_IDS,
+                    "items": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern},
+                },
+            },
+        ),
+    ),
+)
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -146,8 +168,14 @@ def _example_body(surface: Surface, contract: ServingContract) -> dict:
 
 def _error_example(status: str) -> dict:
     code, message, retryable = _ERROR_EXAMPLES[status]
-    return {"error": {"code": code, "message": message, "traceId": _EXAMPLE_TRACE_ID,
-                      "retryable": retryable}}  # fmt: skip
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "traceId": _EXAMPLE_TRACE_ID,
+            "retryable": retryable,
+        }
+    }
 
 
 def _operation(surface: Surface, contract: ServingContract, parameters: tuple) -> dict:

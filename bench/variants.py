@@ -167,10 +167,13 @@ def _hit_fast_path() -> Any:
             "cache": "hit",
         }
         body = b'{"meta":' + orjson.dumps(meta) + b"," + entry.body[1:]
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()),
-                   (b"etag", entry.etag.encode()), (b"x-trace-id", trace_id.encode()),
-                   (b"x-content-type-options", b"nosniff")]  # fmt: skip
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"etag", entry.etag.encode()),
+            (b"x-trace-id", trace_id.encode()),
+            (b"x-content-type-options", b"nosniff"),
+        ]
         headers += [(k.lower().encode(), v.encode()) for k, v in _cache_control(contract).items()]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

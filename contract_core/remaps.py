@@ -46,8 +46,11 @@ def compatible_sources(
             shape = build_shape(spec, [*others, Rule(rule.section, path, rule.output_path)])
         except RuleError:
             continue
-        mine = [c for c in diff(approved_shape, shape) if c.path == where
-                or c.path.startswith((where + ".", where + "[]"))]  # fmt: skip
+        mine = [
+            c
+            for c in diff(approved_shape, shape)
+            if c.path == where or c.path.startswith((where + ".", where + "[]"))
+        ]
         if classify(mine) != BREAKING:
             found.append(path)
     return found

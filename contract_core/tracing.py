@@ -94,8 +94,9 @@ def trace_context_for(request: Request) -> TraceContext:
     if parsed is not None:
         trace_id, parent_id, flags = parsed
         state = meta.get("HTTP_TRACESTATE", "")
-        trace = TraceContext(trace_id, trace_id, flags,
-                             state if _TRACESTATE.match(state) else None, parent_id)  # fmt: skip
+        trace = TraceContext(
+            trace_id, trace_id, flags, state if _TRACESTATE.match(state) else None, parent_id
+        )
     else:
         candidate = meta.get("HTTP_X_TRACE_ID", "")
         if _VALID.match(candidate):

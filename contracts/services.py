@@ -621,14 +621,19 @@ class UpdateFromBase(VersionAction):
         start = version.rules.count()
         bulk_create_with_history(
             [
-                FieldRule(version=version, section=rule.section, source_path=rule.source,
-                          output_name=rule.output_path, json_type=json_type_of(spec, rule),
-                          position=start + offset)
+                FieldRule(
+                    version=version,
+                    section=rule.section,
+                    source_path=rule.source,
+                    output_name=rule.output_path,
+                    json_type=json_type_of(spec, rule),
+                    position=start + offset,
+                )
                 for offset, rule in enumerate(gained)
             ],
             FieldRule,
             default_user=self.user,
-        )  # fmt: skip
+        )
         return version
 
 
@@ -727,9 +732,13 @@ class ProposeRetirement(VersionAction):
 
     def _perform(self) -> LifecycleProposal:
         proposal = LifecycleProposal(
-            kind=ProposalKind.RETIRE_VERSION, major=self.version.major, version=self.version,
-            effect=retirement_effect(self.version), reason=self.reason, proposer=self.user,
-        )  # fmt: skip
+            kind=ProposalKind.RETIRE_VERSION,
+            major=self.version.major,
+            version=self.version,
+            effect=retirement_effect(self.version),
+            reason=self.reason,
+            proposer=self.user,
+        )
         proposal._history_user = self.user
         proposal.save()
         return proposal
@@ -740,8 +749,9 @@ class ProposeDeprecation(Action):
 
     clock = staticmethod(timezone.now)
 
-    def __init__(self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime,
-                 reason: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime, reason: str = ""
+    ) -> None:
         self.user = user
         self.major = major
         self.sunset_at = sunset_at
@@ -761,10 +771,13 @@ class ProposeDeprecation(Action):
 
     def _perform(self) -> LifecycleProposal:
         proposal = LifecycleProposal(
-            kind=ProposalKind.DEPRECATE_MAJOR, major=self.major, sunset_at=self.sunset_at,
-            effect=deprecation_effect(self.major, self.sunset_at), reason=self.reason,
+            kind=ProposalKind.DEPRECATE_MAJOR,
+            major=self.major,
+            sunset_at=self.sunset_at,
+            effect=deprecation_effect(self.major, self.sunset_at),
+            reason=self.reason,
             proposer=self.user,
-        )  # fmt: skip
+        )
         proposal._history_user = self.user
         proposal.save()
         return proposal
@@ -786,8 +799,9 @@ class ProposalAction(Action):
 
     clock = staticmethod(timezone.now)
 
-    def __init__(self, user: AbstractBaseUser, proposal: LifecycleProposal, *,
-                 comment: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, user: AbstractBaseUser, proposal: LifecycleProposal, *, comment: str = ""
+    ) -> None:
         self.user = user
         self.proposal = proposal
         self.comment = comment.strip()
@@ -850,9 +864,12 @@ class ConfirmProposal(ProposalAction):
         bump_generation()
         logger.info(
             "lifecycle change confirmed",
-            extra={"proposal": str(proposal), "proposer": str(proposal.proposer),
-                   "reviewer": self.user.get_username()},
-        )  # fmt: skip
+            extra={
+                "proposal": str(proposal),
+                "proposer": str(proposal.proposer),
+                "reviewer": self.user.get_username(),
+            },
+        )
         return proposal
 
 
@@ -900,9 +917,15 @@ class ProposeFromCode(Action):
     enums). A breaking result is refused in an existing major, exactly as in the admin.
     """
 
-    def __init__(self, user: AbstractBaseUser, client: str, endpoint: str,
-                 *, major: int | None = None,
-                 remaps: Mapping[tuple[str, str], str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        user: AbstractBaseUser,
+        client: str,
+        endpoint: str,
+        *,
+        major: int | None = None,
+        remaps: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
         self.user = user
         self.client = client
         self.endpoint_name = endpoint
@@ -974,14 +997,18 @@ class ProposeFromCode(Action):
             from contracts.models import Client
 
             client = Client.objects.get(name=self.client)
-            endpoint = Endpoint.objects.create(client=client, name=self.endpoint_name,
-                                               description=self.spec.description[:300])  # fmt: skip
+            endpoint = Endpoint.objects.create(
+                client=client, name=self.endpoint_name, description=self.spec.description[:300]
+            )
         new_major = not endpoint.majors.filter(number=self.target).exists()
         draft = CreateDraft(
-            self.user, endpoint, from_version=None if new_major else self.base,
-            new_major=new_major, rules=self.rules,
+            self.user,
+            endpoint,
+            from_version=None if new_major else self.base,
+            new_major=new_major,
+            rules=self.rules,
             summary="Proposed from the checked-out code",
-        ).execute()  # fmt: skip
+        ).execute()
         if not self.rules:
             return draft  # nothing whitelisted yet: a team picks the fields, then submits
         return SubmitForReview(self.user, draft).execute()
