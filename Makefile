@@ -22,6 +22,7 @@ run: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The unit tier only: pure code, no database, Redis, services or subprocesses.
@@ -43,4 +44,5 @@ format: venv
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .run db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .run db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis \
+		.import_linter_cache

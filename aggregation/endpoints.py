@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from aggregation import sources
-from contracts.schema import EndpointSpec, Section
+from contract_core.schema import EndpointSpec, Section
 
 _SAMPLES = Path(__file__).with_name("samples")
 

@@ -8,7 +8,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 
 from aggregation.errors import BFFError, ErrorCode
-from aggregation.tracing import TRACE_HEADER, trace_id_for
+from contract_core.tracing import TRACE_HEADER, trace_id_for
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from contracts.serving import Snapshot
 
 # Buckets around the latencies that matter here: a cache hit (~1 ms) up to a slow
 # fan-out hitting its deadline (seconds).
@@ -86,3 +91,26 @@ def child(metric, *labels: str):
 
 
 _children: dict[tuple, object] = {}
+
+
+_exported: set[tuple[str, ...]] = set()
+
+
+def export_serving(snapshot: Snapshot) -> None:
+    """Publish which version each major serves, for dashboards and alerts.
+
+    Called with every snapshot the registry loads (``contracts.serving.on_snapshot``).
+    Versions no longer served drop to 0 rather than being removed: prometheus_client's
+    multi-process mode cannot clear labels.
+    """
+    current = {
+        (client, endpoint, str(major), state.serving.schema_version, state.serving.fingerprint8)
+        for (client, endpoint, major), state in snapshot.majors.items()
+        if state.serving is not None
+    }
+    for labels in _exported - current:
+        SERVING_VERSION.labels(*labels).set(0)
+    for labels in current:
+        SERVING_VERSION.labels(*labels).set(1)
+    _exported.clear()
+    _exported.update(current)

@@ -6,7 +6,7 @@ Off unless ``OTEL_TRACES_EXPORTER`` names an exporter (``console``, or ``otlp`` 
 look-up per request: the SDK is imported on first use only, so a process that never asks
 for spans never loads it.
 
-The spans are in the request's W3C trace (``aggregation/tracing.py``): under the
+The spans are in the request's W3C trace (``contract_core/tracing.py``): under the
 client's ``traceparent`` when it sent a valid one, else a root span whose trace id is the
 one the response shows. Each dependency call's span id is the parent id its
 ``traceparent`` carries downstream, so the internal services' spans hang under it.
@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from aggregation.conf import bff_settings
-from aggregation.tracing import TraceContext
+from contract_core.tracing import TraceContext
 
 # The trace id a root span must take: the one the response already shows.
 _ROOT_TRACE_ID: ContextVar[int | None] = ContextVar("bff_root_trace_id", default=None)

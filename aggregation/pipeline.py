@@ -51,10 +51,10 @@ from aggregation.errors import (
     VersionNotFound,
     VersionRetired,
 )
-from aggregation.projection import DriftLog
 from aggregation.surfaces import Surface
 from aggregation.throttling import check_rate
-from aggregation.tracing import TRACE_HEADER, TraceContext, trace_context_for, trace_context_of
+from contract_core.projection import DriftLog
+from contract_core.tracing import TRACE_HEADER, TraceContext, trace_context_for, trace_context_of
 from contracts.models import CacheScope
 from contracts.serving import ServingContract, registry
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aggregation.cache import ResponseCache, response_cache
-from bff_project.ops import ProbeResult
+from contract_core.hooks import ProbeResult
 
 
 async def response_cache_probe() -> ProbeResult:

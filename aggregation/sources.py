@@ -11,7 +11,7 @@ every version that uses it, which is what the deploy gate watches.
 
 from __future__ import annotations
 
-from contracts.schema import (
+from contract_core.schema import (
     boolean,
     integer,
     internal,

@@ -10,7 +10,7 @@ from typing import Any
 from aggregation import calls, endpoints, shared
 from aggregation.errors import ErrorCode, InvalidRequest
 from aggregation.fanout import CallContext, Dependency
-from contracts.schema import EndpointSpec
+from contract_core.schema import EndpointSpec
 
 Assemble = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 Parse = Callable[[Mapping[str, str], Mapping[str, Any]], Mapping[str, Any]]
@@ -62,8 +62,7 @@ def _recommendations(limit: int):
     return fetch
 
 
-USER = Dependency("user", _user, critical=True,
-                  unavailable_code=ErrorCode.USER_PROFILE_UNAVAILABLE)  # fmt: skip
+USER = Dependency("user", _user, critical=True, unavailable_code=ErrorCode.USER_PROFILE_UNAVAILABLE)
 
 MOBILE_HOME = Surface(
     spec=endpoints.MOBILE_HOME,
@@ -165,8 +164,9 @@ CATALOG_READ = "catalog:read"
 
 
 def _catalog(fetch) -> Dependency:
-    return Dependency("catalog", fetch, critical=True,
-                      unavailable_code=ErrorCode.CATALOG_UNAVAILABLE)  # fmt: skip
+    return Dependency(
+        "catalog", fetch, critical=True, unavailable_code=ErrorCode.CATALOG_UNAVAILABLE
+    )
 
 
 PARTNER_PRODUCT = Surface(

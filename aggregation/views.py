@@ -19,7 +19,7 @@ from aggregation.errors import (
 )
 from aggregation.pipeline import ALLOWED_METHODS
 from aggregation.surfaces import Surface
-from aggregation.tracing import TRACE_HEADER, trace_id_for
+from contract_core.tracing import TRACE_HEADER, trace_id_for
 from contracts.serving import registry
 
 

@@ -62,12 +62,14 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import URLPattern, get_resolver, set_script_prefix
 
+from contract_core.clients import CLIENTS
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-API_PREFIXES = ("/mobile/", "/web/", "/partner/")
+API_PREFIXES = tuple(f"/{client}/" for client in CLIENTS)
 
 
 def _hsts_value() -> str | None:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bff_project import ops
+from contract_core.hooks import pool_closers
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,10 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_closers: list[Callable[[], Awaitable[None]]] = []
-
-
-def register_pool_closer(closer: Callable[[], Awaitable[None]]) -> None:
-    """Run ``closer`` at shutdown; apps call this from ``AppConfig.ready()``."""
-    _closers.append(closer)
-
 
 async def close_pools() -> None:
-    for closer in _closers:
+    """Run every closer the apps registered (``contract_core.hooks.register_pool_closer``)."""
+    for closer in pool_closers():
         try:
             await closer()
         except Exception:  # noqa: BLE001 - one pool failing to close must not keep the others

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -23,21 +21,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from contract_core.hooks import Probe, ProbeResult, Registered, readiness_probes
+
 # A probe that hangs must not hang the load balancer's health check with it.
 PROBE_TIMEOUT_SECONDS = 2.0
 
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """The outcome of one readiness probe; ``detail`` is safe to show to operators."""
-
-    ok: bool
-    detail: dict = field(default_factory=dict)
-
-
-Probe = Callable[[], Awaitable[ProbeResult]]
-_probes: dict[str, Probe] = {}
-_critical: dict[str, bool] = {}
 
 CHECK_OK = Gauge(
     "bff_readiness_check_ok",
@@ -50,15 +38,6 @@ DRAINING = Gauge(
     "1 once the process received SIGTERM and stopped accepting new traffic.",
     multiprocess_mode="livemax",
 )
-
-
-def register_readiness_probe(name: str, probe: Probe, *, critical: bool = True) -> None:
-    """Add a check to ``/readyz``; apps call this from ``AppConfig.ready()``.
-
-    Only a critical probe's failure makes the instance unready; the others are reported.
-    """
-    _probes[name] = probe
-    _critical[name] = critical
 
 
 _draining = False
@@ -103,8 +82,15 @@ async def cache_probe() -> ProbeResult:
 
 # Requests are served from the in-process registry snapshot and without the cache when
 # either is down: their outages are reported, not turned into a full outage.
-register_readiness_probe("database", database_probe, critical=False)
-register_readiness_probe("cache", cache_probe, critical=False)
+_OWN_PROBES = {
+    "database": Registered(database_probe, critical=False),
+    "cache": Registered(cache_probe, critical=False),
+}
+
+
+def _probes() -> dict[str, Registered]:
+    """The project's own probes, then those the apps registered (contract_core.hooks)."""
+    return {**_OWN_PROBES, **readiness_probes()}
 
 
 async def _run(name: str, probe: Probe) -> tuple[str, ProbeResult]:
@@ -138,25 +124,32 @@ def ops_access(request: HttpRequest) -> bool:
 def _refused(request: HttpRequest) -> HttpResponse:
     from aggregation.envelope import error_response
     from aggregation.errors import ErrorCode
-    from aggregation.tracing import trace_id_for
+    from contract_core.tracing import trace_id_for
 
     trace_id = trace_id_for(request)
     if settings.BFF.get("OPS_TOKEN") is None:
         return error_response(
-            403, ErrorCode.FORBIDDEN, "Set OPS_TOKEN to serve operational detail.",
+            403,
+            ErrorCode.FORBIDDEN,
+            "Set OPS_TOKEN to serve operational detail.",
             trace_id=trace_id,
-        )  # fmt: skip
+        )
     return error_response(
-        401, ErrorCode.UNAUTHENTICATED, "Send the operations token as a bearer token.",
-        trace_id=trace_id, headers={"WWW-Authenticate": 'Bearer realm="ops"'},
-    )  # fmt: skip
+        401,
+        ErrorCode.UNAUTHENTICATED,
+        "Send the operations token as a bearer token.",
+        trace_id=trace_id,
+        headers={"WWW-Authenticate": 'Bearer realm="ops"'},
+    )
 
 
-async def _run_all() -> list[tuple[str, ProbeResult]]:
-    results = await asyncio.gather(*(_run(name, probe) for name, probe in _probes.items()))
+async def _run_all() -> list[tuple[str, ProbeResult, bool]]:
+    """Every probe's name, result and whether it is critical."""
+    probes = _probes()
+    results = await asyncio.gather(*(_run(name, p.probe) for name, p in probes.items()))
     for name, result in results:
-        CHECK_OK.labels(name, str(_critical[name]).lower()).set(1 if result.ok else 0)
-    return results
+        CHECK_OK.labels(name, str(probes[name].critical).lower()).set(1 if result.ok else 0)
+    return [(name, result, probes[name].critical) for name, result in results]
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
@@ -167,12 +160,12 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         response["Cache-Control"] = "no-store"
         return response
     results = await _run_all()
-    ready = all(result.ok for name, result in results if _critical[name])
+    ready = all(result.ok for _, result, critical in results if critical)
     body: dict = {"status": "ready" if ready else "unavailable"}
     if ops_access(request):
         body["checks"] = {
-            name: {"ok": result.ok, "critical": _critical[name], **result.detail}
-            for name, result in results
+            name: {"ok": result.ok, "critical": critical, **result.detail}
+            for name, result, critical in results
         }
     response = JsonResponse(body, status=200 if ready else 503)
     response["Cache-Control"] = "no-store"

@@ -6,6 +6,7 @@ from django.urls import include, path, re_path, register_converter
 
 from aggregation import views
 from bff_project import ops
+from contract_core.clients import CLIENTS
 
 
 class MajorConverter:
@@ -40,7 +41,7 @@ urlpatterns = [
         "<str:client>/v<major:major>/openapi.json", views.openapi_document, name="openapi-document"
     ),
     # Anything else under a client surface is answered in the envelope, in DEBUG too.
-    re_path(r"^(?P<client>mobile|web|partner)/(?P<rest>.*)$", views.surface_not_found),
+    re_path(rf"^(?P<client>{'|'.join(CLIENTS)})/(?P<rest>.*)$", views.surface_not_found),
 ]
 
 if settings.BFF.get("BENCH_VIEWS"):

@@ -9,7 +9,7 @@ class ContractsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from bff_project.ops import register_readiness_probe
+        from contract_core.hooks import register_readiness_probe
         from contracts import checks  # noqa: F401 - registers the deploy gate's system check
         from contracts.api import notifications  # noqa: F401 - connects the event announcer
         from contracts.readiness import registry_probe

@@ -1,15 +1,21 @@
-"""What the checked-out code declares: the endpoint specs the registry's contracts apply to."""
+"""What the checked-out code declares: the endpoint specs the registry's contracts apply to,
+and the OpenAPI document it would serve for a surface.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from contracts.schema import EndpointSpec
+from contract_core.schema import EndpointSpec
+
+if TYPE_CHECKING:
+    from contracts.serving import Snapshot
 
 DEFAULT_ENDPOINTS = "aggregation.endpoints.ENDPOINTS"
 
@@ -45,3 +51,22 @@ def declared_by(endpoints: Mapping[tuple[str, str], EndpointSpec]) -> Iterator[N
         yield
     finally:
         _declared.reset(token)
+
+
+# The surface's OpenAPI document, built by the aggregation layer (which owns the
+# surfaces) and registered from its ``AppConfig.ready()``: this app never imports it.
+SurfaceDocument = Callable[["Snapshot", str, int], "dict | None"]
+_surface_document: SurfaceDocument | None = None
+
+
+def serve_surface_documents(build: SurfaceDocument) -> None:
+    """Use ``build(snapshot, client, major)`` for the registry API's surface documents."""
+    global _surface_document
+    _surface_document = build
+
+
+def surface_document(snapshot: Snapshot, client: str, major: int) -> dict | None:
+    """The OpenAPI document of ``client``'s surface under ``major``; None if it serves none."""
+    if _surface_document is None:
+        return None
+    return _surface_document(snapshot, client, major)

@@ -12,11 +12,12 @@ from datetime import timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from contract_core.clients import CLIENTS
+from contract_core.schema import Rule
 from contracts import services
 from contracts.models import CacheScope, Client, ContractVersion, Endpoint, Status
-from contracts.schema import Rule
 
-CLIENTS = {"mobile": "Mobile app", "web": "Web dashboard", "partner": "Partners"}
+TITLES = {"mobile": "Mobile app", "web": "Web dashboard", "partner": "Partners"}
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,8 @@ def seed_registry(
 ) -> list[str]:
     """Create what is missing; return one line per thing created."""
     created: list[str] = []
-    for name, display in CLIENTS.items():
-        _, new = Client.objects.get_or_create(name=name, defaults={"display_name": display})
+    for name in CLIENTS:
+        _, new = Client.objects.get_or_create(name=name, defaults={"display_name": TITLES[name]})
         if new:
             created.append(f"client {name}")
     for demo in ENDPOINTS:
@@ -159,15 +160,23 @@ def seed_registry(
             Rule(r.section, r.source, renamed) if r.source == source else r
             for r in services.rules_of(v1)
         ]
-        draft = services.CreateDraft(authors["partner"], endpoint, from_version=v1, rules=rules,
-                                     new_major=True, summary=f"Rename {source} to {renamed}"
-                                     ).execute()  # fmt: skip
+        draft = services.CreateDraft(
+            authors["partner"],
+            endpoint,
+            from_version=v1,
+            rules=rules,
+            new_major=True,
+            summary=f"Rename {source} to {renamed}",
+        ).execute()
         services.SubmitForReview(authors["partner"], draft).execute()
         v2 = services.Approve(approver, draft, comment="Demo v2").execute()
         # A lifecycle change is proposed by one release manager, confirmed by another.
-        proposal = services.ProposeDeprecation(approver, v1.major,
-                                               sunset_at=timezone.now() + PARTNER_V1_SUNSET,
-                                               reason="Partners move to v2").execute()  # fmt: skip
+        proposal = services.ProposeDeprecation(
+            approver,
+            v1.major,
+            sunset_at=timezone.now() + PARTNER_V1_SUNSET,
+            reason="Partners move to v2",
+        ).execute()
         services.ConfirmProposal(confirmer, proposal, comment="Demo sunset").execute()
         created.append(f"contract {endpoint} {v2.label} (approved; v1 deprecated)")
 

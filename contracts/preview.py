@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import orjson
 
-from aggregation.projection import compile_plan
-from contracts.paths import RuleError
-from contracts.schema import EndpointSpec, Rule
-from contracts.shapes import build_shape
+from contract_core.paths import RuleError
+from contract_core.projection import compile_plan
+from contract_core.schema import EndpointSpec, Rule
+from contract_core.shapes import build_shape
 
 # A list section is previewed with this many copies of its sample record, roughly what
 # the mobile home page shows.

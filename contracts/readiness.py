@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
-from bff_project.ops import ProbeResult
+from contract_core.hooks import ProbeResult
 
 if TYPE_CHECKING:
     from contracts.serving import Key, MajorState

@@ -1,6 +1,6 @@
 """A client of a remote registry's API, for ``contracts check|propose|export --registry URL``.
 
-It sends this checkout's declarations (``contracts.declarations``) and reads back what the
+It sends this checkout's declarations (``contract_core.declarations``) and reads back what the
 registry's own gate and service layer decided, so CI needs a token, not the database.
 """
 
@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from contracts import declarations
-from contracts.schema import EndpointSpec
+from contract_core import declarations
+from contract_core.schema import EndpointSpec
 
 API_PATH = "/registry/api/v1"
 TIMEOUT_SECONDS = 30.0
@@ -26,8 +26,14 @@ class RemoteError(Exception):
 class RegistryClient:
     """Calls one registry with one token; ``transport`` is swappable for tests."""
 
-    def __init__(self, url: str, token: str, *, transport: httpx.BaseTransport | None = None,
-                 timeout: float = TIMEOUT_SECONDS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise RemoteError(f"--registry must be an http(s) URL, got {url!r}")
@@ -38,9 +44,11 @@ class RegistryClient:
             base += API_PATH
         self.base = base
         self._client = httpx.Client(
-            base_url=base, transport=transport, timeout=timeout,
+            base_url=base,
+            transport=transport,
+            timeout=timeout,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-        )  # fmt: skip
+        )
 
     def check(self, specs: Iterable[EndpointSpec]) -> dict[str, Any]:
         return self._call("POST", "/check", json={"endpoints": declarations.dump_all(specs)})

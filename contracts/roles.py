@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bff_project.config import CLIENTS
+from contract_core.clients import CLIENTS
 
 RELEASE_MANAGERS = "release managers"
 

@@ -20,10 +20,13 @@ from django.db.models import F, Max
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from aggregation.usage import Usage, usage_of
+from contract_core.clients import EXTERNAL_CLIENTS
+from contract_core.differ import Change, Compatibility, classify, diff
+from contract_core.paths import RuleError, resolve, sensitivity, type_label
+from contract_core.schema import INTERNAL, EndpointSpec, Rule
+from contract_core.shapes import build_shape, fingerprint
 from contracts import roles
 from contracts.codebase import code_endpoint
-from contracts.differ import Change, Compatibility, classify, diff
 from contracts.models import (
     WORKFLOW,
     ContractVersion,
@@ -37,9 +40,7 @@ from contracts.models import (
     Role,
     Status,
 )
-from contracts.paths import RuleError, resolve, sensitivity, type_label
-from contracts.schema import INTERNAL, EndpointSpec, Rule
-from contracts.shapes import build_shape, fingerprint
+from contracts.usage import Usage, usage_of
 
 logger = logging.getLogger(__name__)
 
@@ -225,10 +226,6 @@ def major_usage(major: MajorVersion) -> tuple[Usage, dict[int, Usage]]:
     found = usage_of(endpoint.client.name, endpoint.name, numbers)
     per_minor = {minor: usage for (_, minor), usage in found.items()}
     return sum(per_minor.values(), Usage()), per_minor
-
-
-# Clients outside the company: internal source fields never reach them unreviewed.
-EXTERNAL_CLIENTS = ("partner",)
 
 
 def internal_fields(spec: EndpointSpec, rules: Iterable[Rule]) -> list[str]:
@@ -624,14 +621,19 @@ class UpdateFromBase(VersionAction):
         start = version.rules.count()
         bulk_create_with_history(
             [
-                FieldRule(version=version, section=rule.section, source_path=rule.source,
-                          output_name=rule.output_path, json_type=json_type_of(spec, rule),
-                          position=start + offset)
+                FieldRule(
+                    version=version,
+                    section=rule.section,
+                    source_path=rule.source,
+                    output_name=rule.output_path,
+                    json_type=json_type_of(spec, rule),
+                    position=start + offset,
+                )
                 for offset, rule in enumerate(gained)
             ],
             FieldRule,
             default_user=self.user,
-        )  # fmt: skip
+        )
         return version
 
 
@@ -730,9 +732,13 @@ class ProposeRetirement(VersionAction):
 
     def _perform(self) -> LifecycleProposal:
         proposal = LifecycleProposal(
-            kind=ProposalKind.RETIRE_VERSION, major=self.version.major, version=self.version,
-            effect=retirement_effect(self.version), reason=self.reason, proposer=self.user,
-        )  # fmt: skip
+            kind=ProposalKind.RETIRE_VERSION,
+            major=self.version.major,
+            version=self.version,
+            effect=retirement_effect(self.version),
+            reason=self.reason,
+            proposer=self.user,
+        )
         proposal._history_user = self.user
         proposal.save()
         return proposal
@@ -743,8 +749,9 @@ class ProposeDeprecation(Action):
 
     clock = staticmethod(timezone.now)
 
-    def __init__(self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime,
-                 reason: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime, reason: str = ""
+    ) -> None:
         self.user = user
         self.major = major
         self.sunset_at = sunset_at
@@ -764,10 +771,13 @@ class ProposeDeprecation(Action):
 
     def _perform(self) -> LifecycleProposal:
         proposal = LifecycleProposal(
-            kind=ProposalKind.DEPRECATE_MAJOR, major=self.major, sunset_at=self.sunset_at,
-            effect=deprecation_effect(self.major, self.sunset_at), reason=self.reason,
+            kind=ProposalKind.DEPRECATE_MAJOR,
+            major=self.major,
+            sunset_at=self.sunset_at,
+            effect=deprecation_effect(self.major, self.sunset_at),
+            reason=self.reason,
             proposer=self.user,
-        )  # fmt: skip
+        )
         proposal._history_user = self.user
         proposal.save()
         return proposal
@@ -789,8 +799,9 @@ class ProposalAction(Action):
 
     clock = staticmethod(timezone.now)
 
-    def __init__(self, user: AbstractBaseUser, proposal: LifecycleProposal, *,
-                 comment: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, user: AbstractBaseUser, proposal: LifecycleProposal, *, comment: str = ""
+    ) -> None:
         self.user = user
         self.proposal = proposal
         self.comment = comment.strip()
@@ -853,9 +864,12 @@ class ConfirmProposal(ProposalAction):
         bump_generation()
         logger.info(
             "lifecycle change confirmed",
-            extra={"proposal": str(proposal), "proposer": str(proposal.proposer),
-                   "reviewer": self.user.get_username()},
-        )  # fmt: skip
+            extra={
+                "proposal": str(proposal),
+                "proposer": str(proposal.proposer),
+                "reviewer": self.user.get_username(),
+            },
+        )
         return proposal
 
 
@@ -903,9 +917,15 @@ class ProposeFromCode(Action):
     enums). A breaking result is refused in an existing major, exactly as in the admin.
     """
 
-    def __init__(self, user: AbstractBaseUser, client: str, endpoint: str,
-                 *, major: int | None = None,
-                 remaps: Mapping[tuple[str, str], str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        user: AbstractBaseUser,
+        client: str,
+        endpoint: str,
+        *,
+        major: int | None = None,
+        remaps: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
         self.user = user
         self.client = client
         self.endpoint_name = endpoint
@@ -977,14 +997,18 @@ class ProposeFromCode(Action):
             from contracts.models import Client
 
             client = Client.objects.get(name=self.client)
-            endpoint = Endpoint.objects.create(client=client, name=self.endpoint_name,
-                                               description=self.spec.description[:300])  # fmt: skip
+            endpoint = Endpoint.objects.create(
+                client=client, name=self.endpoint_name, description=self.spec.description[:300]
+            )
         new_major = not endpoint.majors.filter(number=self.target).exists()
         draft = CreateDraft(
-            self.user, endpoint, from_version=None if new_major else self.base,
-            new_major=new_major, rules=self.rules,
+            self.user,
+            endpoint,
+            from_version=None if new_major else self.base,
+            new_major=new_major,
+            rules=self.rules,
             summary="Proposed from the checked-out code",
-        ).execute()  # fmt: skip
+        ).execute()
         if not self.rules:
             return draft  # nothing whitelisted yet: a team picks the fields, then submits
         return SubmitForReview(self.user, draft).execute()

@@ -6,7 +6,7 @@ thread keeps the snapshot current: it polls the registry generation in the share
 ``DB_POLL_SECONDS``), and reloads when either moved. If a reload fails, the last good
 snapshot keeps serving.
 
-Serving rule (SPEC section 6, written once in ``contracts.servingrule``): the highest
+Serving rule (SPEC section 6, written once in ``contract_core.servingrule``): the highest
 approved, unretired version whose stored fingerprint equals the fingerprint this code
 produces with that version's rules.
 """
@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from django.core.cache import caches
 from django.db import close_old_connections
 
-from aggregation.projection import ProjectionPlan, compile_plan
+from contract_core.paths import RuleError
+from contract_core.projection import ProjectionPlan, compile_plan
+from contract_core.schema import Rule
+from contract_core.servingrule import Approved, choose
+from contract_core.shapes import build_shape
 from contracts.codebase import code_endpoints
-from contracts.paths import RuleError
 from contracts.readiness import Readiness, judge
-from contracts.schema import Rule
-from contracts.servingrule import Approved, choose
-from contracts.shapes import build_shape
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +187,19 @@ def _rules(version) -> tuple[Rule, ...]:
     )
 
 
+SnapshotListener = Callable[[Snapshot], None]
+_listeners: list[SnapshotListener] = []
+
+
+def on_snapshot(listener: SnapshotListener) -> None:
+    """Call ``listener`` with every snapshot a registry loads, in the loading thread.
+
+    The aggregation layer exports the served versions as a metric this way
+    (``AppConfig.ready()``), so this module never imports it.
+    """
+    _listeners.append(listener)
+
+
 def publish_generation(generation: int) -> None:
     """Put the new generation in the shared cache; pollers in every process see it."""
     try:
@@ -234,7 +247,8 @@ class Registry:
             self.snapshot = snapshot
             self.last_error = None
             self._judge(snapshot)
-            _export(snapshot)
+            for listener in _listeners:
+                listener(snapshot)
             return snapshot
 
     def _judge(self, snapshot: Snapshot) -> None:
@@ -318,30 +332,6 @@ def _cached_generation() -> object:
         return caches["default"].get(GENERATION_KEY)
     except Exception:  # noqa: BLE001 - any cache failure; the database poll carries on
         return _UNREADABLE
-
-
-_exported: set[tuple[str, ...]] = set()
-
-
-def _export(snapshot: Snapshot) -> None:
-    """Publish which version each major serves, for dashboards and alerts.
-
-    Versions no longer served drop to 0 rather than being removed: prometheus_client's
-    multi-process mode cannot clear labels.
-    """
-    from aggregation.metrics import SERVING_VERSION
-
-    current = {
-        (client, endpoint, str(major), state.serving.schema_version, state.serving.fingerprint8)
-        for (client, endpoint, major), state in snapshot.majors.items()
-        if state.serving is not None
-    }
-    for labels in _exported - current:
-        SERVING_VERSION.labels(*labels).set(0)
-    for labels in current:
-        SERVING_VERSION.labels(*labels).set(1)
-    _exported.clear()
-    _exported.update(current)
 
 
 registry = Registry()

@@ -9,11 +9,11 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from contract_core.schema import EndpointSpec
 from contracts import services
 from contracts.models import (
     ContractVersion,
 )
-from contracts.schema import EndpointSpec
 
 
 class HistoryValues(HistoricalRecordContextHelper):

@@ -6,15 +6,15 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
+from contract_core.paths import RuleError, leaf_paths, parse, sensitivity
+from contract_core.remaps import compatible_sources
+from contract_core.schema import INTERNAL, PERSONAL, EndpointSpec, Rule
 from contracts import services
 from contracts.models import (
     ContractVersion,
     Endpoint,
     FieldRule,
 )
-from contracts.paths import RuleError, leaf_paths, parse, sensitivity
-from contracts.remaps import compatible_sources
-from contracts.schema import INTERNAL, PERSONAL, EndpointSpec, Rule
 
 SENSITIVITY_LABELS = {INTERNAL: " · internal", PERSONAL: " · personal data"}
 

@@ -7,13 +7,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from aggregation.usage import Usage
 from contracts import services
 from contracts.models import (
     ContractVersion,
     MajorVersion,
     Status,
 )
+from contracts.usage import Usage
 
 
 def when(value) -> str:

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from aggregation.usage import Usage
+from contract_core.schema import Rule
 from contracts import services
 from contracts.admin.base import RegistryAdmin, ReleaseManagerListMixin, spec_of
 from contracts.admin.forms import (
@@ -48,7 +48,7 @@ from contracts.models import (
     Status,
 )
 from contracts.preview import preview
-from contracts.schema import Rule
+from contracts.usage import Usage
 
 
 class FieldRuleInline(admin.TabularInline):
@@ -185,8 +185,11 @@ class ContractVersionAdmin(RegistryAdmin):
     @admin.display(description="version")
     def version_label(self, obj: ContractVersion) -> str:
         if is_live(obj):
-            return format_html('{} <span class="live-marker" title="{}">live</span>',
-                               obj.label, "the version its major serves")  # fmt: skip
+            return format_html(
+                '{} <span class="live-marker" title="{}">live</span>',
+                obj.label,
+                "the version its major serves",
+            )
         return obj.label
 
     @admin.display(description="updated", ordering="updated_at")
@@ -380,9 +383,10 @@ class ContractVersionAdmin(RegistryAdmin):
                 elif decision == "request_changes":
                     services.RequestChanges(request.user, version, comment=comment).execute()
                     self.message_user(
-                        request, "Changes requested; the draft is back with its team.",
+                        request,
+                        "Changes requested; the draft is back with its team.",
                         messages.SUCCESS,
-                    )  # fmt: skip
+                    )
                 else:
                     services.Reject(request.user, version, comment=comment).execute()
                     self.message_user(request, "Rejected.", messages.SUCCESS)
@@ -428,10 +432,13 @@ class ContractVersionAdmin(RegistryAdmin):
         ).first()
         if request.method == "POST":
             done = lifecycle_post(
-                self, request, pending, lambda reason: services.ProposeRetirement(
+                self,
+                request,
+                pending,
+                lambda reason: services.ProposeRetirement(
                     request.user, version, reason=reason
                 ).execute(),
-            )  # fmt: skip
+            )
             if done:
                 return HttpResponseRedirect(request.path)
         major = version.major
@@ -439,13 +446,20 @@ class ContractVersionAdmin(RegistryAdmin):
         warning = in_use_warning(per_minor.get(version.minor, Usage()), version.label)
         effect = services.retirement_effect(version) if version.status == Status.APPROVED else ""
         context = lifecycle_context(
-            self, request, title=f"Retire {version}", subject=version_link(version),
-            effect=effect, usage=usage_table(major, highlight=version.minor), warning=warning,
-            pending=pending, can_propose=version.status == Status.APPROVED and pending is None,
+            self,
+            request,
+            title=f"Retire {version}",
+            subject=version_link(version),
+            effect=effect,
+            usage=usage_table(major, highlight=version.minor),
+            warning=warning,
+            pending=pending,
+            can_propose=version.status == Status.APPROVED and pending is None,
             proposals=LifecycleProposal.objects.filter(version=version),
-            propose_label="Propose retiring this version", form=None,
+            propose_label="Propose retiring this version",
+            form=None,
             back=reverse("admin:contracts_contractversion_change", args=[pk]),
-        )  # fmt: skip
+        )
         return TemplateResponse(request, "admin/contracts/lifecycle.html", context)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):

@@ -6,6 +6,9 @@ import json
 
 from django.contrib import messages
 
+from contract_core.clients import EXTERNAL_CLIENTS
+from contract_core.paths import RuleError, sensitivity
+from contract_core.schema import EndpointSpec, Rule
 from contracts import services
 from contracts.admin.base import spec_of
 from contracts.admin.panels import changes_table, usage_table, version_link
@@ -13,9 +16,7 @@ from contracts.models import (
     ContractVersion,
     Status,
 )
-from contracts.paths import RuleError, sensitivity
 from contracts.preview import preview
-from contracts.schema import EndpointSpec, Rule
 
 
 def version_notices(version: ContractVersion) -> list[str]:
@@ -34,7 +35,7 @@ def version_notices(version: ContractVersion) -> list[str]:
         notices += [f"Note: {w}." for w in services.workflow_warnings(version, shape)]
         spec = spec_of(version)
         client = version.major.endpoint.client.name
-        if spec is not None and client in services.EXTERNAL_CLIENTS:
+        if spec is not None and client in EXTERNAL_CLIENTS:
             internal = services.internal_fields(spec, services.rules_of(version))
             if internal:
                 notices.append(
@@ -88,7 +89,7 @@ def review_facts(version: ContractVersion) -> dict:
     ]
     facts["internal"] = (
         services.internal_fields(spec, rules)
-        if version.major.endpoint.client.name in services.EXTERNAL_CLIENTS
+        if version.major.endpoint.client.name in EXTERNAL_CLIENTS
         else []
     )
     return facts

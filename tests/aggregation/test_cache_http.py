@@ -13,9 +13,9 @@ import pytest
 import redis
 from django.test import AsyncClient, Client
 
+from contract_core.schema import Rule
 from contracts import services as registry_services
 from contracts.models import Endpoint
-from contracts.schema import Rule
 from tests.conftest import free_port
 from tests.live import LiveBFF, base_env, manage
 

@@ -15,8 +15,8 @@ from openapi_spec_validator import validate
 
 from aggregation import openapi
 from aggregation.tokens import mint_token
+from contract_core.shapes import to_json_schema
 from contracts.serving import registry
-from contracts.shapes import to_json_schema
 
 
 def fetch(path: str):

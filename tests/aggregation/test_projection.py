@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregation.projection import Drift, DriftLog, ProjectionPlan, compile_plan
-from contracts.paths import RuleError
-from contracts.schema import (
+from contract_core.paths import RuleError
+from contract_core.projection import Drift, DriftLog, ProjectionPlan, compile_plan
+from contract_core.schema import (
     Arr,
     EndpointSpec,
     Field,
@@ -30,7 +30,7 @@ from contracts.schema import (
     obj,
     string,
 )
-from contracts.shapes import build_shape, to_json_schema
+from contract_core.shapes import build_shape, to_json_schema
 
 USER = obj(
     userId=string(),

@@ -7,7 +7,7 @@ import pytest
 from django.test import RequestFactory
 
 from aggregation.tokens import mint_token
-from aggregation.tracing import TraceContext, parse_traceparent, trace_context_for
+from contract_core.tracing import TraceContext, parse_traceparent, trace_context_for
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"

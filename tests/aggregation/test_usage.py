@@ -15,8 +15,9 @@ from django.urls import reverse
 
 from aggregation import usage
 from aggregation.tokens import mint_token
-from aggregation.usage import HOUR_SECONDS, Usage, UsageCounter, usage_of
+from aggregation.usage import UsageCounter
 from contracts.models import Endpoint
+from contracts.usage import HOUR_SECONDS, Usage, usage_of
 from tests.aggregation.test_mobile_home import metric
 
 START = 1_800_000_000.0  # an hour boundary is irrelevant: buckets are whole hours

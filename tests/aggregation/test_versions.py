@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from contract_core.schema import Rule
 from contracts import services
 from contracts.models import Endpoint, MajorVersion
-from contracts.schema import Rule
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bff_project import config
 from bff_project.config import ConfigError
+from contract_core.clients import CLIENTS
 
 SECRET = "x" * 40
 
@@ -216,6 +217,12 @@ def test_required_secret_falls_back_to_the_demo_value_only_in_debug() -> None:
     assert config.require({}, "DJANGO_SECRET_KEY", debug=True, demo_default="demo") == "demo"
     with pytest.raises(ConfigError, match="DJANGO_SECRET_KEY is required"):
         config.require({}, "DJANGO_SECRET_KEY", debug=False, demo_default="demo")
+
+
+def test_the_config_layer_knows_the_clients_of_the_core_list() -> None:
+    # config.py keeps its own tuple (the settings layer imports nothing of the product);
+    # the client names' one source is contract_core.clients.
+    assert config.CLIENTS == CLIENTS
 
 
 def test_every_client_shares_jwt_secret_by_default() -> None:

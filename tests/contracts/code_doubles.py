@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from aggregation import endpoints, sources
 from aggregation.sources import LOYALTY_TIERS, ORDER_STATUSES
-from contracts.schema import Arr, EndpointSpec, Field, Obj, Scalar, Section, obj, string
+from contract_core.schema import Arr, EndpointSpec, Field, Obj, Scalar, Section, obj, string
 
 
 def _with_user_field(name: str, field: Field | None, rename: str | None = None) -> Obj:

@@ -64,7 +64,7 @@ def shell(bff: LiveBFF, code: str) -> str:
     """Runs Python against the live server's registry (setup and lookups only)."""
     prelude = (
         "from contracts import services;from contracts.models import *;"
-        "from contracts.schema import Rule;from django.contrib.auth import get_user_model;"
+        "from contract_core.schema import Rule;from django.contrib.auth import get_user_model;"
         "U=get_user_model().objects;"
     )
     result = manage("shell", "-c", prelude + code, env=bff.env)

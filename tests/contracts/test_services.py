@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from contract_core.schema import Rule
 from contracts import services
 from contracts.models import ContractVersion, Endpoint, MajorVersion, Status
-from contracts.schema import Rule
 
 
 def approved_v1(endpoint: Endpoint) -> ContractVersion:

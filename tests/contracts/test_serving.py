@@ -7,8 +7,8 @@ import time
 import pytest
 from django.db import OperationalError
 
+from contract_core.schema import EndpointSpec, Rule
 from contracts import services
-from contracts.schema import EndpointSpec, Rule
 from contracts.serving import Registry, Snapshot, load_snapshot, registry
 from tests.live import LiveBFF, base_env, manage
 
@@ -50,7 +50,7 @@ def test_highest_approved_version_is_served(
 def _without_field(spec: EndpointSpec, section: str, field: str) -> EndpointSpec:
     from dataclasses import replace
 
-    from contracts.schema import Obj
+    from contract_core.schema import Obj
 
     sections = tuple(
         replace(s, source=Obj(tuple((n, f) for n, f in s.source.fields if n != field)))

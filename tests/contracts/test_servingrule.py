@@ -13,13 +13,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from aggregation import endpoints
+from contract_core.paths import RuleError
+from contract_core.schema import Rule, string
+from contract_core.servingrule import Approved, choose
+from contract_core.shapes import build_shape, fingerprint
 from contracts.gate import evaluate
 from contracts.models import Client, ContractVersion, Endpoint, FieldRule, MajorVersion, Status
-from contracts.paths import RuleError
-from contracts.schema import Rule, string
 from contracts.serving import load_snapshot
-from contracts.servingrule import Approved, choose
-from contracts.shapes import build_shape, fingerprint
 from tests.contracts.code_doubles import edit
 
 # -- choose(), on plain data ----------------------------------------------------------------

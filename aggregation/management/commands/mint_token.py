@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aggregation.tokens import MintError, mint_token
-from bff_project.config import CLIENTS
+from contract_core.clients import CLIENTS
 
 
 class Command(BaseCommand):

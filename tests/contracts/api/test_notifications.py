@@ -10,11 +10,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from contract_core.schema import Rule
 from contracts import services
 from contracts.api import notifications
 from contracts.api.models import DeliveryStatus, Webhook, WebhookDelivery
 from contracts.models import Client, ContractVersion, Endpoint, MajorVersion, Status
-from contracts.schema import Rule
 from tests.contracts.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aggregation import endpoints
-from contracts import declarations
+from contract_core import declarations
 from contracts.models import ContractVersion, Status
 from tests.contracts import code_doubles
 from tests.contracts.api.conftest import API, TokenClient

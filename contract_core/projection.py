@@ -1,11 +1,11 @@
 """Projection of downstream payloads through a contract version's field whitelist.
 
-Rules are compiled once into a plan of plain tuples (names to look up, allowed Python
-types, flags); applying the plan per request is dictionary look-ups and type checks, with
-no path parsing. Only whitelisted output paths ever leave: anything else in a payload is
-dropped. A payload that does not match its declared source schema never raises; the
-mismatch is reported as a :class:`Drift` and the output gets ``None`` (or nothing, for a
-field the schema says may be absent).
+Rules are compiled once into a plan of ops, small frozen records (names to look up,
+allowed Python types, flags); applying the plan per request is dictionary look-ups and
+type checks, with no path parsing. Only whitelisted output paths ever leave: anything else
+in a payload is dropped. A payload that does not match its declared source schema never
+raises; the mismatch is reported as a :class:`Drift` and the output gets ``None`` (or
+nothing, for a field the schema says may be absent).
 
 Drift reasons: ``missing`` (an always-present field is absent), ``null`` (null where the
 schema says non-nullable), ``wrong_type``, ``not_in_enum`` (a value outside a closed
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.paths import (
+from contract_core.paths import (
     OutputLeaf,
     OutputList,
     OutputNode,
@@ -30,7 +30,7 @@ from contracts.paths import (
     format_path,
     layout,
 )
-from contracts.schema import Arr, EndpointSpec, Rule, Scalar
+from contract_core.schema import Arr, EndpointSpec, Rule, Scalar
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +59,64 @@ _PY_TYPES = {
     "boolean": (bool,),
 }
 
-# Op tags. Ops are tuples so applying a plan is unpacking, not attribute look-ups.
-_LEAF, _SCALARS, _OBJECT, _LIST = range(4)
+# Ops are slotted dataclasses, not NamedTuples: on CPython 3.11 a slot read is as fast as
+# unpacking a plain tuple, and unpacking a tuple subclass takes the slow generic path
+# (docs/performance.md has the figures).
 
-# The compiled fields of one output object: its ops, and whether they are all top-level
-# scalars (the common case, projected by a tighter loop).
-_Fields = tuple[bool, tuple[tuple[Any, ...], ...]]
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One source object on the way down to a value, and what the schema says of it."""
+
+    name: str
+    nullable: bool
+    present: bool  # declared always present: its absence is a drift
+    path: str  # rule-style source path, for drifts
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """An output scalar, or with ``scalars`` a list of scalars, read from one source field."""
+
+    key: str  # the output name
+    walk: tuple[_Step, ...]  # objects to descend through from the context first
+    name: str  # the source field
+    types: frozenset[type]  # Python types that pass without a closer look
+    allowed: frozenset[str] | None  # a closed enum's values
+    nullable: bool
+    present: bool
+    path: str
+    kinds: tuple[str, ...]  # the declared JSON types
+    scalars: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _List:
+    """An output list of objects, one per item of a source list."""
+
+    key: str
+    walk: tuple[_Step, ...]
+    name: str
+    nullable: bool
+    present: bool
+    path: str
+    item_path: str  # ``path[]``: where an item that is not an object is reported
+    fields: _Fields
+
+
+@dataclass(frozen=True, slots=True)
+class _Object:
+    """An output object grouping outputs read from the same source context."""
+
+    key: str
+    fields: _Fields
+
+
+_Op = _Leaf | _List | _Object
+
+# The compiled fields of one output object: whether its ops are all top-level scalars
+# (the common case, projected by a tighter loop), and the ops.
+_Fields = tuple[bool, tuple[_Op, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,35 +196,31 @@ def compile_plan(endpoint: EndpointSpec, rules: Iterable[Rule]) -> ProjectionPla
 
 def _compile(nodes: Iterable[OutputNode], depth: int) -> _Fields:
     """Ops for ``nodes``, whose source context is the item of their ``depth``-th list."""
-    ops: list[tuple[Any, ...]] = []
+    ops: list[_Op] = []
     for node in nodes:
         if isinstance(node, OutputObject):
-            ops.append((_OBJECT, node.name, _compile(node.children, depth)))
+            ops.append(_Object(node.name, _compile(node.children, depth)))
         elif isinstance(node, OutputList):
             leaf = _some_leaf(node)
-            start = _context_start(leaf, depth)
             end = leaf.lists[depth].segment
-            walk = _walk(leaf, start, end)
-            name, nullable, present, path = _step(leaf, end)
+            step = _step(leaf, end)
             ops.append(
-                (
-                    _LIST,
-                    node.name,
-                    walk,
-                    name,
-                    nullable,
-                    present,
-                    path,
-                    path + "[]",
-                    _compile(node.children, depth + 1),
+                _List(
+                    key=node.name,
+                    walk=_walk(leaf, _context_start(leaf, depth), end),
+                    name=step.name,
+                    nullable=step.nullable,
+                    present=step.present,
+                    path=step.path,
+                    item_path=step.path + "[]",
+                    fields=_compile(node.children, depth + 1),
                 )
             )
         else:
             assert isinstance(node, OutputLeaf)
             leaf = node.leaf
             last = len(leaf.segments) - 1
-            walk = _walk(leaf, _context_start(leaf, depth), last)
-            name, nullable, present, path = _step(leaf, last)
+            step = _step(leaf, last)
             kind = leaf.field.kind
             scalar = kind.items if isinstance(kind, Arr) else kind
             assert isinstance(scalar, Scalar)
@@ -182,11 +230,21 @@ def _compile(nodes: Iterable[OutputNode], depth: int) -> _Fields:
                 if scalar.enum is not None and not scalar.extensible
                 else None
             )
-            tag = _SCALARS if isinstance(kind, Arr) else _LEAF
             ops.append(
-                (tag, node.name, walk, name, types, allowed, nullable, present, path, scalar.types)
+                _Leaf(
+                    key=node.name,
+                    walk=_walk(leaf, _context_start(leaf, depth), last),
+                    name=step.name,
+                    types=types,
+                    allowed=allowed,
+                    nullable=step.nullable,
+                    present=step.present,
+                    path=step.path,
+                    kinds=scalar.types,
+                    scalars=isinstance(kind, Arr),
+                )
             )
-    flat = all(op[0] == _LEAF and not op[2] for op in ops)
+    flat = all(type(op) is _Leaf and not op.scalars and not op.walk for op in ops)
     return flat, tuple(ops)
 
 
@@ -200,13 +258,13 @@ def _context_start(leaf: ResolvedLeaf, depth: int) -> int:
     return leaf.lists[depth - 1].segment + 1 if depth else 0
 
 
-def _step(leaf: ResolvedLeaf, index: int) -> tuple[str, bool, bool, str]:
+def _step(leaf: ResolvedLeaf, index: int) -> _Step:
     declared = leaf.fields[index]
     path = format_path(leaf.segments[: index + 1]).removesuffix("[]")
-    return leaf.segments[index].name, declared.nullable, declared.always_present, path
+    return _Step(leaf.segments[index].name, declared.nullable, declared.always_present, path)
 
 
-def _walk(leaf: ResolvedLeaf, start: int, end: int) -> tuple[tuple[str, bool, bool, str], ...]:
+def _walk(leaf: ResolvedLeaf, start: int, end: int) -> tuple[_Step, ...]:
     """The objects between a context and the segment at ``end``, to descend through."""
     return tuple(_step(leaf, index) for index in range(start, end))
 
@@ -226,16 +284,14 @@ def _project_items(
                 drifts.append(Drift(section, path, NOT_AN_OBJECT))
                 continue
             out: dict[str, Any] = {}
-            for _, key, _, name, types, allowed, nullable, present, spath, kinds in ops:
-                value = item.get(name, _ABSENT)
-                if type(value) in types and (allowed is None or value in allowed):
-                    out[key] = value
+            for op in ops:
+                value = item.get(op.name, _ABSENT)
+                if type(value) in op.types and (op.allowed is None or value in op.allowed):
+                    out[op.key] = value
                 else:
-                    value = _off_schema(
-                        value, kinds, allowed, nullable, present, section, spath, drifts
-                    )
+                    value = _off_schema(value, op, section, drifts)
                     if value is not _OMIT:
-                        out[key] = value
+                        out[op.key] = value
             projected.append(out)
         return projected
     for item in items:
@@ -256,69 +312,60 @@ def _project_fields(
 
 
 def _project_flat(
-    source: dict[str, Any], ops: tuple[tuple[Any, ...], ...], section: str, drifts: list[Drift]
+    source: dict[str, Any], ops: tuple[_Leaf, ...], section: str, drifts: list[Drift]
 ) -> dict[str, Any]:
     """``_project_object`` for ops that are all top-level scalars."""
     out: dict[str, Any] = {}
-    for _, key, _, name, types, allowed, nullable, present, path, kinds in ops:
-        value = source.get(name, _ABSENT)
-        if type(value) in types and (allowed is None or value in allowed):
-            out[key] = value
+    for op in ops:
+        value = source.get(op.name, _ABSENT)
+        if type(value) in op.types and (op.allowed is None or value in op.allowed):
+            out[op.key] = value
         else:
-            value = _off_schema(value, kinds, allowed, nullable, present, section, path, drifts)
+            value = _off_schema(value, op, section, drifts)
             if value is not _OMIT:
-                out[key] = value
+                out[op.key] = value
     return out
 
 
 def _project_object(
-    source: dict[str, Any], ops: tuple[tuple[Any, ...], ...], section: str, drifts: list[Drift]
+    source: dict[str, Any], ops: tuple[_Op, ...], section: str, drifts: list[Drift]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for op in ops:
-        tag = op[0]
-        if tag == _OBJECT:
-            out[op[1]] = _project_fields(source, op[2], section, drifts)
+        if type(op) is _Object:
+            out[op.key] = _project_fields(source, op.fields, section, drifts)
             continue
         container = source
-        if op[2]:
-            container = _descend(source, op[2], section, drifts)
+        if op.walk:
+            container = _descend(source, op.walk, section, drifts)
             if container is None:
-                out[op[1]] = None
+                out[op.key] = None
                 continue
             if container is _OMIT:
                 continue
-        if tag == _LEAF:
-            _, key, _, name, types, allowed, nullable, present, path, kinds = op
-            value = container.get(name, _ABSENT)
-            if type(value) in types and (allowed is None or value in allowed):
-                out[key] = value
-                continue
-            value = _off_schema(value, kinds, allowed, nullable, present, section, path, drifts)
-        elif tag == _LIST:
-            _, key, _, name, nullable, present, path, item_path, item_fields = op
-            value = container.get(name, _ABSENT)
+        value = container.get(op.name, _ABSENT)
+        if type(op) is _List:
             if isinstance(value, list):
-                out[key] = _project_items(value, item_fields, section, item_path, drifts)
+                out[op.key] = _project_items(value, op.fields, section, op.item_path, drifts)
                 continue
-            value = _not_a_list(value, nullable, present, section, path, drifts)
+            value = _not_a_list(value, op.nullable, op.present, section, op.path, drifts)
+        elif op.scalars:
+            if isinstance(value, list):
+                out[op.key] = _scalars(value, op, section, drifts)
+                continue
+            value = _not_a_list(value, op.nullable, op.present, section, op.path, drifts)
         else:
-            _, key, _, name, types, allowed, nullable, present, path, kinds = op
-            value = container.get(name, _ABSENT)
-            if isinstance(value, list):
-                out[key] = _scalars(value, types, kinds, allowed, section, path, drifts)
+            if type(value) in op.types and (op.allowed is None or value in op.allowed):
+                out[op.key] = value
                 continue
-            value = _not_a_list(value, nullable, present, section, path, drifts)
+            value = _off_schema(value, op, section, drifts)
         if value is not _OMIT:
-            out[key] = value
+            out[op.key] = value
     return out
 
 
 def _descend(
-    source: dict[str, Any],
-    walk: tuple[tuple[str, bool, bool, str], ...],
-    section: str,
-    drifts: list[Drift],
+    source: dict[str, Any], walk: tuple[_Step, ...], section: str, drifts: list[Drift]
 ) -> Any:
     """The object at the end of ``walk``; None to output a null, _OMIT to output nothing.
 
@@ -326,49 +373,40 @@ def _descend(
     leaf becomes null (or is left out) without a second drift.
     """
     container = source
-    for name, nullable, present, path in walk:
-        value = container.get(name, _ABSENT)
+    for step in walk:
+        value = container.get(step.name, _ABSENT)
         if isinstance(value, dict):
             container = value
             continue
         if value is _ABSENT:
-            if not present:
+            if not step.present:
                 return _OMIT
-            drifts.append(Drift(section, path, MISSING))
+            drifts.append(Drift(section, step.path, MISSING))
         elif value is None:
-            if not nullable:
-                drifts.append(Drift(section, path, NULL))
+            if not step.nullable:
+                drifts.append(Drift(section, step.path, NULL))
         else:
-            drifts.append(Drift(section, path, NOT_AN_OBJECT))
+            drifts.append(Drift(section, step.path, NOT_AN_OBJECT))
         return None
     return container
 
 
-def _off_schema(
-    value: Any,
-    kinds: tuple[str, ...],
-    allowed: frozenset[str] | None,
-    nullable: bool,
-    present: bool,
-    section: str,
-    path: str,
-    drifts: list[Drift],
-) -> Any:
+def _off_schema(value: Any, op: _Leaf, section: str, drifts: list[Drift]) -> Any:
     """The output for a scalar that missed the fast path: absent, null or off the schema."""
     if value is _ABSENT:
-        if not present:
+        if not op.present:
             return _OMIT
-        drifts.append(Drift(section, path, MISSING))
+        drifts.append(Drift(section, op.path, MISSING))
         return None
     if value is None:
-        if not nullable:
-            drifts.append(Drift(section, path, NULL))
+        if not op.nullable:
+            drifts.append(Drift(section, op.path, NULL))
         return None
-    if not _is_a(value, kinds):
-        drifts.append(Drift(section, path, WRONG_TYPE))
+    if not _is_a(value, op.kinds):
+        drifts.append(Drift(section, op.path, WRONG_TYPE))
         return None
-    if allowed is not None and value not in allowed:
-        drifts.append(Drift(section, path, NOT_IN_ENUM))
+    if op.allowed is not None and value not in op.allowed:
+        drifts.append(Drift(section, op.path, NOT_IN_ENUM))
         return None
     return value
 
@@ -388,25 +426,17 @@ def _not_a_list(
     return None
 
 
-def _scalars(
-    values: list[Any],
-    types: frozenset[type],
-    kinds: tuple[str, ...],
-    allowed: frozenset[str] | None,
-    section: str,
-    path: str,
-    drifts: list[Drift],
-) -> list[Any]:
+def _scalars(values: list[Any], op: _Leaf, section: str, drifts: list[Drift]) -> list[Any]:
     """The items of a list of scalars that match the schema; the others are dropped."""
     kept = []
     for value in values:
-        if type(value) in types or _is_a(value, kinds):
-            if allowed is None or value in allowed:
+        if type(value) in op.types or _is_a(value, op.kinds):
+            if op.allowed is None or value in op.allowed:
                 kept.append(value)
             else:
-                drifts.append(Drift(section, path + "[]", NOT_IN_ENUM))
+                drifts.append(Drift(section, op.path + "[]", NOT_IN_ENUM))
         else:
-            drifts.append(Drift(section, path + "[]", WRONG_TYPE))
+            drifts.append(Drift(section, op.path + "[]", WRONG_TYPE))
     return kept
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from contracts.schema import Arr, EndpointSpec, Field, Obj, Scalar, Section
+from contract_core.schema import Arr, EndpointSpec, Field, Obj, Scalar, Section
 
 
 def dump(spec: EndpointSpec) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.paths import (
+from contract_core.paths import (
     OutputLeaf,
     OutputList,
     OutputObject,
@@ -18,7 +18,7 @@ from contracts.paths import (
     parse,
     resolve,
 )
-from contracts.schema import (
+from contract_core.schema import (
     EndpointSpec,
     Field,
     Rule,
@@ -461,8 +461,8 @@ def test_leaf_labels_cover_every_scalar_type():
 
 
 def test_sensitivity_is_read_from_the_field_or_an_enclosing_one() -> None:
-    from contracts.paths import sensitivity
-    from contracts.schema import internal, nested, obj, personal, string
+    from contract_core.paths import sensitivity
+    from contract_core.schema import internal, nested, obj, personal, string
 
     source = obj(
         name=string(),

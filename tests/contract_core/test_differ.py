@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.differ import Change, Compatibility, classify, diff
-from contracts.schema import Arr, Field, Rule, Scalar, Section, integer, number, obj, string
-from contracts.shapes import build_shape, fingerprint
-from tests.contracts.test_shapes import (
+from contract_core.differ import Change, Compatibility, classify, diff
+from contract_core.schema import Arr, Field, Rule, Scalar, Section, integer, number, obj, string
+from contract_core.shapes import build_shape, fingerprint
+from tests.contract_core.test_shapes import (
     DEFAULT_RULES,
     HOME,
     rule_lists,

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.paths import RuleError
-from contracts.schema import Rule
-from contracts.shapes import fingerprint
+from contract_core.paths import RuleError
+from contract_core.schema import Rule
+from contract_core.shapes import fingerprint
 
 
 @dataclass(frozen=True)

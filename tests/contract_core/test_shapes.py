@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.paths import RuleError, leaf_paths
-from contracts.schema import (
+from contract_core.paths import RuleError, leaf_paths
+from contract_core.schema import (
     Arr,
     EndpointSpec,
     Field,
@@ -27,7 +27,7 @@ from contracts.schema import (
     obj,
     string,
 )
-from contracts.shapes import (
+from contract_core.shapes import (
     CACHE_STATES,
     JSON_SCHEMA_DIALECT,
     build_shape,
@@ -562,7 +562,7 @@ def test_the_meta_schema_is_closed_with_its_cache_enum():
 
 def _unmarked(source):
     """The same source schema with every internal/personal marker removed."""
-    from contracts.schema import Arr, Obj
+    from contract_core.schema import Arr, Obj
 
     def strip(kind):
         if isinstance(kind, Obj):

@@ -27,8 +27,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from contracts.paths import OutputLeaf, OutputList, OutputNode, OutputObject, layout
-from contracts.schema import (
+from contract_core.paths import OutputLeaf, OutputList, OutputNode, OutputObject, layout
+from contract_core.schema import (
     Arr,
     EndpointSpec,
     Field,

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from contracts.differ import BREAKING, classify, diff
-from contracts.paths import RuleError, leaf_paths
-from contracts.schema import EndpointSpec, Rule
-from contracts.shapes import build_shape
+from contract_core.differ import BREAKING, classify, diff
+from contract_core.paths import RuleError, leaf_paths
+from contract_core.schema import EndpointSpec, Rule
+from contract_core.shapes import build_shape
 
 
 def output_path(spec: EndpointSpec, rule: Rule) -> str:
@@ -46,8 +46,11 @@ def compatible_sources(
             shape = build_shape(spec, [*others, Rule(rule.section, path, rule.output_path)])
         except RuleError:
             continue
-        mine = [c for c in diff(approved_shape, shape) if c.path == where
-                or c.path.startswith((where + ".", where + "[]"))]  # fmt: skip
+        mine = [
+            c
+            for c in diff(approved_shape, shape)
+            if c.path == where or c.path.startswith((where + ".", where + "[]"))
+        ]
         if classify(mine) != BREAKING:
             found.append(path)
     return found

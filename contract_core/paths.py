@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from contracts.schema import (
+from contract_core.schema import (
     INTERNAL,
     PERSONAL,
     Arr,

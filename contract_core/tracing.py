@@ -6,6 +6,9 @@ is, in order: the trace id of a valid ``traceparent`` the client sent; a well-fo
 ``traceparent`` in the same trace (a new parent id per call), plus the client's
 ``tracestate`` when its ``traceparent`` was valid. An invalid ``traceparent`` is ignored,
 its ``tracestate`` with it (W3C Trace Context, section 3.3 and 4.3).
+
+Django-free: a request is anything with Django's ``META`` (the client API's requests, the
+admin's and the registry API's alike) that takes a ``trace`` attribute.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from __future__ import annotations
 import os
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-from django.http import HttpRequest
+from typing import Any, Protocol
 
 TRACE_HEADER = "X-Trace-Id"
 # Trace ids travel downstream and into logs, so only a conservative alphabet passes;
@@ -100,7 +103,13 @@ def trace_context_of(
     return TraceContext(trace_id, trace_id)
 
 
-def trace_context_for(request: HttpRequest) -> TraceContext:
+class Request(Protocol):
+    """What the trace context needs of a request: a Django ``HttpRequest`` has it."""
+
+    META: Mapping[str, Any]
+
+
+def trace_context_for(request: Request) -> TraceContext:
     """The request's trace context, fixed on first use for the rest of the request."""
     existing = getattr(request, "trace", None)
     if existing is not None:
@@ -114,6 +123,6 @@ def trace_context_for(request: HttpRequest) -> TraceContext:
     return trace
 
 
-def trace_id_for(request: HttpRequest) -> str:
+def trace_id_for(request: Request) -> str:
     """The request's trace id, fixed on first use for the rest of the request."""
     return trace_context_for(request).trace_id
