@@ -100,12 +100,12 @@ def fresh_response_caches():
 
     from aggregation import cache
 
-    cache._caches.clear()
+    cache.reset()
     # A test about a dead cache must still be able to start.
     with contextlib.suppress(Exception):
         caches["default"].clear()
     yield
-    cache._caches.clear()
+    cache.reset()
 
 
 @pytest.fixture(autouse=True)
