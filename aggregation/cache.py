@@ -44,7 +44,8 @@ from dataclasses import dataclass
 import orjson
 
 from aggregation import metrics
-from aggregation.cachestore import Store, StoreUnavailable
+from aggregation.cachestore import DjangoStore, RedisStore, Store, StoreUnavailable
+from aggregation.conf import Derived, bff_settings
 from aggregation.errors import BFFError, ErrorCode
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,17 @@ class Computed:
     # once here rather than on every hit; empty when not worth it.
     gzip: bytes = b""
     zstd: bytes = b""
+
+
+@dataclass(frozen=True)
+class Recomputation:
+    """What recomputing one key takes: the key, how to compute it, under which policy."""
+
+    key: str
+    compute: Callable[[], Awaitable[Computed]]
+    policy: Policy
+    fingerprint: str
+    labels: tuple[str, str]
 
 
 class SharedError(BFFError):
@@ -117,11 +129,15 @@ class Entry:
         header, _, body = raw.partition(b"\n")
         fields = orjson.loads(header)
         gz, zs = fields.get("gz"), fields.get("zs")
-        entry = cls(body=body, etag=str(fields["etag"]), delta=float(fields["delta"]),
-                    expiry=float(fields["expiry"]),
-                    gzip=binascii.a2b_base64(gz) if gz else b"",
-                    zstd=binascii.a2b_base64(zs) if zs else b"",
-                    error=fields.get("error"))  # fmt: skip
+        entry = cls(
+            body=body,
+            etag=str(fields["etag"]),
+            delta=float(fields["delta"]),
+            expiry=float(fields["expiry"]),
+            gzip=binascii.a2b_base64(gz) if gz else b"",
+            zstd=binascii.a2b_base64(zs) if zs else b"",
+            error=fields.get("error"),
+        )
         if entry.error is not None:
             entry.shared_error()  # validated now, so that raising it later cannot fail
         return entry
@@ -129,15 +145,23 @@ class Entry:
     def shared_error(self) -> SharedError:
         """For a negative entry: the error it records."""
         error = self.error
-        return SharedError(int(error["status"]), str(error["code"]), str(error["message"]),
-                           bool(error["retryable"]))  # fmt: skip
+        return SharedError(
+            int(error["status"]),
+            str(error["code"]),
+            str(error["message"]),
+            bool(error["retryable"]),
+        )
 
 
 def negative_for(exc: BaseException) -> dict | None:
     """What to store of a failed recomputation, if every reader should get the same error."""
     if isinstance(exc, BFFError) and exc.status in SHARED_STATUSES and not exc.headers:
-        return {"status": exc.status, "code": str(exc.code), "message": exc.message,
-                "retryable": exc.retryable}  # fmt: skip
+        return {
+            "status": exc.status,
+            "code": str(exc.code),
+            "message": exc.message,
+            "retryable": exc.retryable,
+        }
     return None
 
 
@@ -238,11 +262,11 @@ class ResponseCache:
         labels: tuple[str, str],
         wait_seconds: float,
     ) -> Outcome:
-        now = self.clock()
+        job = Recomputation(key, compute, policy, fingerprint, labels)
         if self.l1 is not None:
             cached = self.l1.get(key)
             if cached is not None:
-                self._hit(key, cached, now, compute, policy, fingerprint, labels)
+                self._hit(job, cached, self.clock())
                 return Outcome(cached, "hit")
         entry = await self._read(key, labels)
         now = self.clock()
@@ -252,21 +276,20 @@ class ResponseCache:
                 raise entry.shared_error()
             entry = None  # an expired negative entry is nothing to serve stale
         if entry is not None and now < entry.expiry:
-            self._hit(key, entry, now, compute, policy, fingerprint, labels)
+            self._hit(job, entry, now)
             self._remember(key, entry, now)
             return Outcome(entry, "hit")
         return await self._single_flight(
-            key,
-            lambda: self._recompute(key, compute, policy, fingerprint, labels, entry, wait_seconds),
+            key, lambda: self._recompute(job, stale=entry, wait_seconds=wait_seconds)
         )
 
-    def _hit(self, key, entry, now, compute, policy, fingerprint, labels) -> None:
+    def _hit(self, job: Recomputation, entry: Entry, now: float) -> None:
         """A fresh entry is served; XFetch may start its recomputation in the background."""
         if self.should_recompute_early(entry, now):
-            self._event("early", labels)
-            self._refresh_in_background(key, compute, policy, fingerprint, labels)
+            self._event("early", job.labels)
+            self._refresh_in_background(job)
         else:
-            self._event("hit", labels)
+            self._event("hit", job.labels)
 
     def _remember(self, key: str, entry: Entry, now: float) -> None:
         if self.l1 is not None and entry.expiry > now:
@@ -285,16 +308,13 @@ class ResponseCache:
 
     async def _recompute(
         self,
-        key,
-        compute,
-        policy,
-        fingerprint,
-        labels,
-        stale,
-        wait_seconds,
+        job: Recomputation,
         *,
+        stale: Entry | None,
+        wait_seconds: float,
         background: bool = False,
-    ):
+    ) -> Outcome | None:
+        key, policy, labels = job.key, job.policy, job.labels
         token = uuid.uuid4().hex
         lock_key = key + ":lock"
         try:
@@ -318,7 +338,7 @@ class ResponseCache:
         self._event("miss", labels)
         try:
             try:
-                fresh = await self._compute(compute, fingerprint)
+                fresh = await self._compute(job.compute, job.fingerprint)
             except Exception as exc:
                 if stale is not None and self._within_grace(stale, policy):
                     self._event("stale", labels)
@@ -348,8 +368,9 @@ class ResponseCache:
     async def _write(self, key: str, entry: Entry, policy: Policy, labels) -> None:
         ttl = self.jittered_ttl(policy)
         now = self.clock()
-        stored = Entry(entry.body, entry.etag, entry.delta, now + ttl, gzip=entry.gzip,
-                       zstd=entry.zstd)  # fmt: skip
+        stored = Entry(
+            entry.body, entry.etag, entry.delta, now + ttl, gzip=entry.gzip, zstd=entry.zstd
+        )
         try:
             await self.store.set(
                 key, stored.encode(), ttl_ms=math.ceil((ttl + policy.stale_grace_seconds) * 1000)
@@ -410,7 +431,8 @@ class ResponseCache:
                 return None
         return None
 
-    def _refresh_in_background(self, key, compute, policy, fingerprint, labels) -> None:
+    def _refresh_in_background(self, job: Recomputation) -> None:
+        key = job.key
         if key in self._refreshing or key in self._flights:
             return
         self._refreshing.add(key)
@@ -419,8 +441,7 @@ class ResponseCache:
             try:
                 # Not in the key's single flight: a reader that finds the entry expired
                 # meanwhile must not join a refresh that may decline to compute (None).
-                await self._recompute(key, compute, policy, fingerprint, labels, None, 0.0,
-                                      background=True)  # fmt: skip
+                await self._recompute(job, stale=None, wait_seconds=0.0, background=True)
             except Exception:  # noqa: BLE001 - the current entry keeps serving until expiry
                 logger.warning("early recomputation failed", extra={"cacheKey": key})
             finally:
@@ -439,27 +460,36 @@ class ResponseCache:
 _background: set[asyncio.Task] = set()
 
 
+@dataclass(frozen=True)
+class _Caches:
+    per_user: ResponseCache
+    shared: ResponseCache
+
+
+def _caches_from_settings() -> _Caches:
+    url = bff_settings.REDIS_URL
+    store = RedisStore(url, timeout=bff_settings.REDIS_SOCKET_TIMEOUT) if url else DjangoStore()
+    return _Caches(per_user=ResponseCache(store, l1=L1()), shared=ResponseCache(store, l1=L1()))
+
+
+# Built again when the settings change (tests override them).
+_caches = Derived(_caches_from_settings, "REDIS_URL", "REDIS_SOCKET_TIMEOUT")
+
+
 def response_cache(scope: str) -> ResponseCache:
     """This process's caches, built from settings: per-user data and shared data, each
-    with an in-process L1 in front of the store. Rebuilt when the settings change (tests
-    override them)."""
-    from aggregation.cachestore import DjangoStore, RedisStore
-    from aggregation.conf import bff_settings
-
-    config = (bff_settings.REDIS_URL, bff_settings.REDIS_SOCKET_TIMEOUT)
-    if _caches.get("config") != config:
-        url, timeout = config
-        store = RedisStore(url, timeout=timeout) if url else DjangoStore()
-        _caches.clear()
-        _caches.update(config=config, per_user=ResponseCache(store, l1=L1()),
-                       shared=ResponseCache(store, l1=L1()))  # fmt: skip
-    return _caches["shared" if scope == "shared" else "per_user"]
+    with an in-process L1 in front of the store."""
+    caches = _caches.get()
+    return caches.shared if scope == "shared" else caches.per_user
 
 
-_caches: dict = {}
+def reset() -> None:
+    """Forget the caches (their L1 and single flights); the next use builds them again."""
+    _caches.reset()
 
 
 async def aclose() -> None:
     """Close the store's connection pool of the running loop (at shutdown)."""
-    if "per_user" in _caches:
-        await _caches["per_user"].store.aclose()
+    caches = _caches.built
+    if caches is not None:
+        await caches.per_user.store.aclose()

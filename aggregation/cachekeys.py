@@ -20,7 +20,7 @@ _HASHED_MARK = "#"
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
-class KeyError_(ValueError):
+class InvalidKeyPart(ValueError):
     """A key cannot be built from these parts (a per-user key without a user, say)."""
 
 
@@ -28,7 +28,7 @@ def encode_id(raw: str) -> str:
     """An injective, key-safe spelling of any id: colons, spaces, newlines, '../' and
     unicode are percent-encoded; very long ids are replaced by their SHA-256."""
     if not isinstance(raw, str) or raw == "":
-        raise KeyError_("an id must be a non-empty string")
+        raise InvalidKeyPart("an id must be a non-empty string")
     if _SAFE.match(raw) and len(raw) <= MAX_ENCODED_ID:
         return raw
     encoded = quote(raw, safe="._-")
@@ -45,7 +45,7 @@ def version_part(contract: ServingContract) -> str:
 
 def user_key(prefix: str, contract: ServingContract, user_id: str | None) -> str:
     if not user_id:
-        raise KeyError_("a per-user key needs a user id")
+        raise InvalidKeyPart("a per-user key needs a user id")
     return f"{prefix}:{version_part(contract)}:u:{encode_id(user_id)}"
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Protocol
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from aggregation.circuit import CircuitBreaker, CircuitState
+from aggregation.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +62,19 @@ class RedisStore:
         self.timeout = timeout
         # Redis down fails every call: three in a row open the breaker; one probe a second.
         self.breaker = breaker or CircuitBreaker(
-            "redis", failure_rate=0.5, minimum_calls=3, window_seconds=1.0, half_open_calls=1,
+            "redis",
+            failure_rate=0.5,
+            minimum_calls=3,
+            window_seconds=1.0,
+            half_open_calls=1,
             reset_seconds=1.0,
-        )  # fmt: skip
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        )
+        self._clients = PerLoop(self._new_client)
 
-    def _client(self):
+    def _new_client(self):
         from aggregation.redisclients import async_client
 
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = async_client(self.url, timeout=self.timeout)
-            self._clients[loop] = client
-        return client
+        return async_client(self.url, timeout=self.timeout)
 
     async def _run(self, operation):
         from aggregation.redisclients import ERRORS
@@ -84,7 +83,7 @@ class RedisStore:
             raise StoreUnavailable("redis circuit open")
         try:
             async with asyncio.timeout(self.timeout * 2):
-                result = await operation(self._client())
+                result = await operation(self._clients.get())
         except ERRORS as exc:
             self.breaker.record_failure()
             raise StoreUnavailable(type(exc).__name__) from exc
@@ -105,7 +104,11 @@ class RedisStore:
         return bool(result)
 
     async def release(self, key: str, token: str) -> None:
-        await self._run(lambda client: client.eval(_RELEASE, 1, key, token))
+        await self.run_script(_RELEASE, key, token)
+
+    async def run_script(self, script: str, key: str, *args: str | int) -> object:
+        """Run a Lua script on ``key`` (its one key) with ``args``; its result."""
+        return await self._run(lambda client: client.eval(script, 1, key, *args))
 
     async def holder(self, key: str) -> str | None:
         value = await self._run(lambda client: client.get(key))
@@ -116,9 +119,7 @@ class RedisStore:
 
     async def aclose(self) -> None:
         """Close the running loop's connection pool (at shutdown)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
 
 class DjangoStore:

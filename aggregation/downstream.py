@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import Iterator, Mapping
 from urllib.parse import quote
 
@@ -29,6 +28,7 @@ import orjson
 
 from aggregation.circuit import CircuitBreaker, CircuitState
 from aggregation.conf import bff_settings
+from aggregation.perloop import PerLoop
 from aggregation.transport import AiohttpTransport
 
 DEFAULT_MAX_BYTES = 1_048_576
@@ -103,8 +103,13 @@ def map_transport_errors(service: str) -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         raise DownstreamTimeout(service, type(exc).__name__) from exc
-    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
-            httpx.WriteError, httpx.NetworkError) as exc:  # fmt: skip
+    except (
+        httpx.ConnectError,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+        httpx.NetworkError,
+    ) as exc:
         raise DownstreamUnavailable(service, type(exc).__name__) from exc
     except httpx.TransportError as exc:
         raise DownstreamUnavailable(service, type(exc).__name__) from exc
@@ -125,8 +130,7 @@ def path_segment(value: str) -> str:
 
 # Keeping connections open to the few internal services is the point of pooling; the
 # default keep-alive limit of 20 would make the 21st concurrent request reconnect.
-POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100,
-                           keepalive_expiry=30)  # fmt: skip
+POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30)
 
 
 class ServiceClient:
@@ -146,25 +150,18 @@ class ServiceClient:
         self.breaker = breaker
         self.max_bytes = max_bytes
         self.transport = transport
-        # One pool per event loop: an httpx client is bound to the loop that first used
-        # it (one per worker process in production; a new one per test under a test client).
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
-        self._clients = weakref.WeakKeyDictionary()
+        # One pool per event loop (one per worker process in production).
+        self._clients = PerLoop(self._new_client)
 
-    def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            # aiohttp's pool under httpx's API: a quarter less CPU per fan-out than
-            # httpx's own pool (aggregation/transport.py, docs/performance.md).
-            client = httpx.AsyncClient(
-                base_url=self.base_url,
-                transport=self.transport or AiohttpTransport(POOL_LIMITS),
-                trust_env=False,
-                follow_redirects=False,
-            )
-            self._clients[loop] = client
-        return client
+    def _new_client(self) -> httpx.AsyncClient:
+        # aiohttp's pool under httpx's API: a quarter less CPU per fan-out than httpx's
+        # own pool (aggregation/transport.py, docs/performance.md).
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=self.transport or AiohttpTransport(POOL_LIMITS),
+            trust_env=False,
+            follow_redirects=False,
+        )
 
     async def get_json(
         self,
@@ -209,7 +206,7 @@ class ServiceClient:
         try:
             async with asyncio.timeout(time_limit):
                 with map_transport_errors(self.name):
-                    async with self._client().stream(
+                    async with self._clients.get().stream(
                         "GET", path, params=params, headers=headers, timeout=time_limit
                     ) as response:
                         return await self._read(response)
@@ -238,9 +235,7 @@ class ServiceClient:
             raise DownstreamMalformed(self.name, "invalid JSON") from exc
 
     async def aclose(self) -> None:
-        for client in list(self._clients.values()):
-            await client.aclose()
-        self._clients.clear()
+        await self._clients.aclose_all()
 
 
 def _breaker_changed(name: str, state: CircuitState) -> None:
@@ -250,16 +245,15 @@ def _breaker_changed(name: str, state: CircuitState) -> None:
 
 
 class Services:
-    """The process's service clients, built from settings on first use."""
+    """The process's service clients, built from settings on first use (and again after
+    ``SERVICES`` or ``DOWNSTREAM`` change: tests override them)."""
 
     def __init__(self) -> None:
         self._clients: dict[str, ServiceClient] = {}
-        self._config: object = None
 
     def reset(self) -> None:
         """Forget every client and breaker; the next call rebuilds them from settings."""
         self._clients = {}
-        self._config = None
 
     async def aclose(self) -> None:
         """Close every client's connection pool (at shutdown)."""
@@ -267,11 +261,6 @@ class Services:
             await client.aclose()
 
     def __getitem__(self, name: str) -> ServiceClient:
-        config = (bff_settings.SERVICES, bff_settings.DOWNSTREAM)
-        if config != self._config:
-            # Settings changed (tests override them): rebuild rather than call stale URLs.
-            self._clients = {}
-            self._config = config
         client = self._clients.get(name)
         if client is None:
             downstream = bff_settings.DOWNSTREAM
@@ -294,3 +283,4 @@ class Services:
 
 
 services = Services()
+bff_settings.on_change(services.reset, "SERVICES", "DOWNSTREAM")

@@ -30,6 +30,7 @@ import jwt
 import orjson
 
 from aggregation import metrics
+from aggregation.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -169,8 +170,7 @@ class JWKSCache:
         self._lock = threading.Lock()
         self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]
         self._inflight = weakref.WeakKeyDictionary()
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
-        self._clients = weakref.WeakKeyDictionary()
+        self._clients = PerLoop(self._new_client)
 
     def cached(self, kid: str | None) -> SigningKey | None:
         """The key for ``kid`` if the cache holds it, without any I/O."""
@@ -234,7 +234,7 @@ class JWKSCache:
     async def _download(self) -> object:
         try:
             async with asyncio.timeout(self.timeout):
-                async with self._client().stream(
+                async with self._clients.get().stream(
                     "GET", self.url, headers={"Accept": "application/json"}
                 ) as response:
                     if response.status_code != 200:
@@ -253,20 +253,18 @@ class JWKSCache:
         except orjson.JSONDecodeError:
             raise _FetchFailed("malformed", "not JSON") from None
 
-    def _client(self) -> httpx.AsyncClient:
-        # An httpx client is bound to the loop that first used it, hence one per loop.
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = httpx.AsyncClient(
-                timeout=self.timeout,
-                limits=httpx.Limits(max_connections=2, max_keepalive_connections=1),
-                transport=self.transport,
-                trust_env=False,
-                follow_redirects=False,
-            )
-            self._clients[loop] = client
-        return client
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self.timeout,
+            limits=httpx.Limits(max_connections=2, max_keepalive_connections=1),
+            transport=self.transport,
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the running loop's HTTP client (at shutdown)."""
+        await self._clients.aclose()
 
 
 _caches: dict[str, JWKSCache] = {}
@@ -291,11 +289,8 @@ def install(cache: JWKSCache) -> JWKSCache:
 
 async def aclose() -> None:
     """Close every key set's HTTP clients of the running loop (at shutdown)."""
-    loop = asyncio.get_running_loop()
     for cache in list(_caches.values()):
-        client = cache._clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        await cache.aclose()
 
 
 def reset() -> None:

@@ -39,7 +39,7 @@ from django.utils.http import http_date
 from aggregation import cachekeys, encoding, fanout, metrics, otel, usage
 from aggregation.auth import Principal, authenticate_request, require_scope
 from aggregation.cache import Computed, Entry, Policy, etag_for, response_cache
-from aggregation.conf import bff_settings
+from aggregation.conf import Derived, bff_settings
 from aggregation.downstream import DownstreamNotFound
 from aggregation.envelope import error_for
 from aggregation.errors import (
@@ -305,7 +305,7 @@ def record_drift(contract: ServingContract, drift, trace_id: str) -> None:
     for item in drift:
         labels = (contract.client, contract.endpoint, item.section, item.reason)
         metrics.SCHEMA_DRIFT.labels(*labels).inc()
-    log = _drift_log()
+    log = _drift_log.get()
     fresh = log.to_log((contract.client, contract.endpoint), drift)
     if fresh:
         logger.warning(
@@ -320,15 +320,11 @@ def record_drift(contract: ServingContract, drift, trace_id: str) -> None:
         )
 
 
-def _drift_log() -> DriftLog:
-    interval = bff_settings.SCHEMA_DRIFT_LOG_INTERVAL_SECONDS
-    if _drift_logs.get(interval) is None:
-        _drift_logs.clear()
-        _drift_logs[interval] = DriftLog(interval)
-    return _drift_logs[interval]
-
-
-_drift_logs: dict[float, DriftLog] = {}
+# One log per process, made anew when the interval setting changes.
+_drift_log = Derived(
+    lambda: DriftLog(bff_settings.SCHEMA_DRIFT_LOG_INTERVAL_SECONDS),
+    "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS",
+)
 
 
 # -- render

@@ -26,8 +26,12 @@ from redis.exceptions import RedisClusterException
 from bff_project.config import RedisTopology, redis_topology
 
 # Everything a Redis call can fail with; RedisClusterException is not a RedisError.
-ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, RedisClusterException, OSError,
-                                           TimeoutError)  # fmt: skip
+ERRORS: tuple[type[BaseException], ...] = (
+    redis.RedisError,
+    RedisClusterException,
+    OSError,
+    TimeoutError,
+)
 
 
 def async_client(url: str, *, timeout: float):
@@ -42,8 +46,9 @@ def async_client(url: str, *, timeout: float):
     credentials = {"username": topology.username, "password": topology.password}
     if topology.kind == "sentinel":
         sentinel = Sentinel(list(topology.nodes), sentinel_kwargs=timeouts, **timeouts)
-        return sentinel.master_for(topology.service, db=topology.db, retry_on_timeout=False,
-                                   **credentials)  # fmt: skip
+        return sentinel.master_for(
+            topology.service, db=topology.db, retry_on_timeout=False, **credentials
+        )
     if topology.kind == "cluster":
         return RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in topology.nodes],

@@ -26,12 +26,11 @@ from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
-from rest_framework.throttling import SimpleRateThrottle
 
 from aggregation import metrics
 from aggregation.auth import Principal
 from aggregation.cachestore import RedisStore, StoreUnavailable
-from aggregation.conf import bff_settings
+from aggregation.conf import Derived, bff_settings
 from aggregation.errors import RateLimited
 
 logger = logging.getLogger(__name__)
@@ -66,16 +65,26 @@ class _OutageLog:
         return True
 
 
-class RedisCounter(RedisStore):
-    """The shared Redis, counting hits atomically across every process."""
+class RedisCounter:
+    """The shared Redis, counting hits atomically across every process.
+
+    Its calls go through a ``RedisStore`` of its own: the clients, timeouts and breaker
+    logic of the response cache's store, with a breaker of its own.
+    """
+
+    name = "redis"
 
     def __init__(self, url: str, *, timeout: float) -> None:
-        super().__init__(url, timeout=timeout)
+        self.store = RedisStore(url, timeout=timeout)
         self.outage = _OutageLog()
 
     async def hit(self, key: str, ttl_ms: int) -> int:
         """The key's count after adding this request to it; StoreUnavailable on failure."""
-        return int(await self._run(lambda client: client.eval(_HIT, 1, key, max(1, ttl_ms))))
+        return int(await self.store.run_script(_HIT, key, max(1, ttl_ms)))
+
+    async def aclose(self) -> None:
+        """Close the running loop's connection pool (at shutdown)."""
+        await self.store.aclose()
 
 
 class DjangoCounter:
@@ -125,37 +134,49 @@ def encode_subject(subject: str) -> str:
 
 
 def _counter_from_settings() -> RedisCounter | DjangoCounter:
-    config = (bff_settings.REDIS_URL, bff_settings.REDIS_SOCKET_TIMEOUT)
-    if _counters.get("config") != config:
-        url, timeout = config
-        counter = RedisCounter(url, timeout=timeout) if url else DjangoCounter()
-        # Rebuilt when the settings change (tests override them), like the response caches.
-        _counters.clear()
-        _counters.update(config=config, counter=counter)
-    return _counters["counter"]
+    url = bff_settings.REDIS_URL
+    return RedisCounter(url, timeout=bff_settings.REDIS_SOCKET_TIMEOUT) if url else DjangoCounter()
 
 
-_counters: dict = {}
+# Built again when the settings change (tests override them), like the response caches.
+_counter = Derived(_counter_from_settings, "REDIS_URL", "REDIS_SOCKET_TIMEOUT")
 
 
 def reset() -> None:
     """Forget the counter store; the next check builds it again from settings."""
-    _counters.clear()
+    _counter.reset()
 
 
 async def aclose() -> None:
     """Close the counter store's connection pool of the running loop (at shutdown)."""
-    counter = _counters.get("counter")
+    counter = _counter.built
     if isinstance(counter, RedisCounter):
         await counter.aclose()
 
 
-class ClientRateThrottle(SimpleRateThrottle):
-    """DRF's rate throttle for one client surface, checked asynchronously in the store.
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-    ``scope`` is the client and its rate comes from ``RATE_LIMITS``; ``cache`` (a counter
-    with ``async hit(key, ttl_ms)``; None means the store from settings) and ``timer``
-    are class attributes, as in DRF, so tests swap them.
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """A rate in DRF's form (``120/min``) as (requests, window seconds).
+
+    As in DRF, the period's first letter decides: ``s``, ``m``, ``h`` or ``d``.
+    """
+    count, _, period = rate.partition("/")
+    seconds = _PERIOD_SECONDS.get(period[:1])
+    if not count.isdigit() or seconds is None:
+        raise ValueError(f"a rate must look like '120/min', got {rate!r}")
+    return int(count), seconds
+
+
+class ClientRateThrottle:
+    """The rate limit of one client surface, checked asynchronously in the store.
+
+    Shaped like DRF's ``SimpleRateThrottle``, whose interface (``allow_request(request,
+    view)``, a synchronous cache) does not fit an async view: ``scope`` is the client and
+    its rate comes from ``RATE_LIMITS``; ``cache`` (a counter with ``async hit(key,
+    ttl_ms)``; None means the store from settings) and ``timer`` are class attributes, as
+    in DRF, so tests swap them.
     """
 
     cache: RedisCounter | DjangoCounter | None = None
@@ -164,9 +185,12 @@ class ClientRateThrottle(SimpleRateThrottle):
 
     def __init__(self, client: str) -> None:
         self.scope = client
-        super().__init__()
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = (
+            parse_rate(self.rate) if self.rate is not None else (None, None)
+        )
         if self.cache is None:
-            self.cache = _counter_from_settings()
+            self.cache = _counter.get()
         self._wait: float | None = None
 
     def get_rate(self) -> str | None:
@@ -180,9 +204,6 @@ class ClientRateThrottle(SimpleRateThrottle):
             "ident": encode_subject(principal.subject),
             "window": window,
         }
-
-    def allow_request(self, request, view):
-        raise NotImplementedError("ClientRateThrottle is async: await .allow(principal)")
 
     async def allow(self, principal: Principal) -> bool:
         """Whether this request fits the subject's budget; counts it either way."""

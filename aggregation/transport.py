@@ -41,8 +41,11 @@ def map_aiohttp_errors(request: httpx.Request) -> Iterator[None]:
         raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
     except aiohttp.ClientConnectorError as exc:
         raise httpx.ConnectError(str(exc), request=request) from exc
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
-            aiohttp.ClientResponseError) as exc:  # fmt: skip
+    except (
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientResponseError,
+    ) as exc:
         raise httpx.RemoteProtocolError(str(exc), request=request) from exc
     except aiohttp.ClientConnectionError as exc:
         raise httpx.ReadError(str(exc), request=request) from exc

@@ -3,6 +3,13 @@
 Every function takes the environment as a plain mapping and raises ``ConfigError`` with
 one line naming the variable at fault, so ``settings.py`` can stop start-up with that
 line instead of a traceback. Nothing here reads ``os.environ`` itself.
+
+The generic casts (bool, int, list, URL) are django-environ's (``environ.Env.parse_value``);
+the checks around them are ours and stricter. Env's own readers are not used: they expand
+a value starting with ``$`` as the name of another variable, so a secret that begins with
+``$`` would silently become something else. Numbers with a fraction go through ``float``:
+django-environ's float cast drops every character but digits, ``,``, ``.`` and ``-``
+(``1e3`` would become 13).
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote, urlparse, urlsplit
 
 import dj_database_url
+import environ
 from redis.connection import parse_url as parse_redis_url
 
 CLIENTS = ("mobile", "web", "partner")
@@ -26,6 +35,7 @@ PUBLIC_KEY_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 
+# The spellings accepted; django-environ would read anything else as false.
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 _RATE = re.compile(r"^(\d+)/(s|sec|second|m|min|minute|h|hour|d|day)$")
@@ -34,6 +44,11 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 class ConfigError(Exception):
     """An environment variable is missing or malformed; the message names it."""
+
+
+def _cast(raw: str, cast: Any) -> Any:
+    """django-environ's cast of one raw value (no ``$`` interpolation)."""
+    return environ.Env.parse_value(raw, cast)
 
 
 @dataclass(frozen=True)
@@ -51,11 +66,9 @@ def get_bool(env: Mapping[str, str], name: str, *, default: bool = False) -> boo
     if raw is None:
         return default
     value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be 1/true or 0/false, got {raw!r}")
+    if value not in _TRUE | _FALSE:
+        raise ConfigError(f"{name} must be 1/true or 0/false, got {raw!r}")
+    return _cast(value, bool)
 
 
 def get_int(env: Mapping[str, str], name: str, *, default: int, minimum: int = 0) -> int:
@@ -63,7 +76,7 @@ def get_int(env: Mapping[str, str], name: str, *, default: int, minimum: int = 0
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw)
+        value = _cast(raw, int)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
@@ -97,10 +110,20 @@ def get_list(env: Mapping[str, str], name: str, *, default: list[str]) -> list[s
     raw = env.get(name)
     if raw is None:
         return list(default)
-    items = [item.strip() for item in raw.split(",") if item.strip()]
+    items = [item.strip() for item in _cast(raw, list) if item.strip()]
     if not items:
         raise ConfigError(f"{name} must be a comma-separated list, got {raw!r}")
     return items
+
+
+def get_str(env: Mapping[str, str], name: str, *, default: str | None) -> str | None:
+    """The variable without surrounding blanks; ``default`` when unset or blank."""
+    return env.get(name, "").strip() or default
+
+
+def is_set(env: Mapping[str, str], name: str) -> bool:
+    """Whether the variable is set to anything but the empty string."""
+    return bool(env.get(name))
 
 
 def require(env: Mapping[str, str], name: str, *, debug: bool, demo_default: str) -> str:
@@ -197,8 +220,9 @@ def redis_topology(raw: str) -> RedisTopology:
     if unquote(path[0]) != unquote(path[0]).lower():
         # django-redis reads the service name from a URL's host, which lower-cases it.
         raise ConfigError(f"REDIS_URL: name the Sentinel service in lower case, got {path[0]!r}")
-    return RedisTopology(kind="sentinel", url=raw, nodes=nodes, service=unquote(path[0]), db=db,
-                         **credentials)  # fmt: skip
+    return RedisTopology(
+        kind="sentinel", url=raw, nodes=nodes, service=unquote(path[0]), db=db, **credentials
+    )
 
 
 def django_redis_location(url: str, *, timeout: float) -> dict:
@@ -212,9 +236,12 @@ def django_redis_location(url: str, *, timeout: float) -> dict:
     topology = redis_topology(url)
     if topology.kind == "node":
         return {}
-    options = {"SOCKET_CONNECT_TIMEOUT": timeout, "SOCKET_TIMEOUT": timeout,
-               "CLIENT_CLASS": "django_redis.client.DefaultClient",
-               "SERIALIZER": "django_redis.serializers.json.JSONSerializer"}  # fmt: skip
+    options = {
+        "SOCKET_CONNECT_TIMEOUT": timeout,
+        "SOCKET_TIMEOUT": timeout,
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+    }
     if topology.kind == "cluster":
         options["CONNECTION_FACTORY"] = "aggregation.redisclients.ClusterConnectionFactory"
         return {"LOCATION": [url], "OPTIONS": options}
@@ -269,7 +296,7 @@ def circuit(env: Mapping[str, str]) -> dict:
 
 def service_url(env: Mapping[str, str], name: str, *, default: str) -> str:
     raw = env.get(name, "").strip() or default
-    parts = urlsplit(raw)
+    parts = _cast(raw, urlparse)
     try:
         port = parts.port
     except ValueError:
@@ -332,6 +359,40 @@ def rate_limits(env: Mapping[str, str]) -> dict[str, str] | None:
             raise ConfigError(f"RATE_LIMITS names {client!r} twice")
         rates[client] = rate.strip()
     return rates
+
+
+def ops_token(env: Mapping[str, str]) -> str | None:
+    """OPS_TOKEN: the bearer token for /metrics and /readyz details, or None."""
+    token = get_str(env, "OPS_TOKEN", default=None)
+    if token is not None and len(token) < 16:
+        raise ConfigError("OPS_TOKEN must be at least 16 characters")
+    return token
+
+
+def otel_exporter(env: Mapping[str, str]) -> str | None:
+    """OpenTelemetry's own OTEL_TRACES_EXPORTER: ``console``, ``otlp``, or None for none."""
+    exporter = env.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if exporter in ("", "none"):
+        return None
+    if exporter not in ("console", "otlp"):
+        raise ConfigError(f"OTEL_TRACES_EXPORTER must be console, otlp or none, got {exporter!r}")
+    return exporter
+
+
+def log_level(env: Mapping[str, str]) -> str:
+    level = env.get("LOG_LEVEL", "INFO").strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    return level
+
+
+def email(env: Mapping[str, str]) -> dict:
+    """Django's EMAIL_HOST, EMAIL_PORT and DEFAULT_FROM_EMAIL (mail to release managers)."""
+    return {
+        "EMAIL_HOST": env.get("EMAIL_HOST", "localhost"),
+        "EMAIL_PORT": get_int(env, "EMAIL_PORT", default=25, minimum=1),
+        "DEFAULT_FROM_EMAIL": env.get("DEFAULT_FROM_EMAIL", "contract-registry@localhost"),
+    }
 
 
 def _public_key(name: str, raw: str) -> str:

@@ -1,4 +1,5 @@
-"""Django settings: the only module that reads the environment (SPEC section 8)."""
+"""Django settings: the only module that reads the environment (SPEC section 8), every
+variable through ``bff_project.config``."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ try:
     _cache_prefix = config.cache_prefix(_env)
     _rate_limits = config.rate_limits(_env)
     _registry_api_rate = config.get_rate(_env, "REGISTRY_API_RATE", default="600/min")
-    _email_port = config.get_int(_env, "EMAIL_PORT", default=25, minimum=1)
-    _jwt_issuer = _env.get("JWT_ISSUER", "").strip() or None
+    _email = config.email(_env)
+    _jwt_issuer = config.get_str(_env, "JWT_ISSUER", default=None)
     _redis_timeout = config.get_float(_env, "REDIS_SOCKET_TIMEOUT", default=0.25, minimum=0.01)
     _downstream = {
         "TIMEOUT_SECONDS": config.get_float(
@@ -99,9 +100,7 @@ try:
     }
     # Bearer token for /metrics and /readyz details; unset: open in demo mode, closed in
     # production (SECURITY.md).
-    _ops_token = _env.get("OPS_TOKEN", "").strip() or None
-    if _ops_token is not None and len(_ops_token) < 16:
-        raise config.ConfigError("OPS_TOKEN must be at least 16 characters")
+    _ops_token = config.ops_token(_env)
     _min_sunset_notice_days = config.sunset_notice_days(_env)
     # Response compression (gzip, zstd) when the client asks; off only to measure its cost.
     _compression = config.get_bool(_env, "BFF_COMPRESSION", default=True)
@@ -110,20 +109,17 @@ try:
         _env, "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS", default=60.0, minimum=0.0
     )
     # OpenTelemetry's own variable: spans only when it names an exporter (aggregation/otel.py).
-    _otel_exporter = _env.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
-    if _otel_exporter in ("", "none"):
-        _otel_exporter = None
-    elif _otel_exporter not in ("console", "otlp"):
-        raise config.ConfigError(
-            f"OTEL_TRACES_EXPORTER must be console, otlp or none, got {_otel_exporter!r}"
-        )
+    _otel_exporter = config.otel_exporter(_env)
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
     _bench_views = config.get_bool(_env, "BFF_BENCH_VIEWS", default=False)
-    _log_level = _env.get("LOG_LEVEL", "INFO").strip().upper()
-    if _log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise config.ConfigError(
-            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {_log_level!r}"
-        )
+    _log_level = config.log_level(_env)
+    # The token `contracts … --registry URL` sends; a CI secret, never a server setting.
+    _registry_client_token = config.get_str(_env, "CONTRACTS_REGISTRY_TOKEN", default="")
+    # The module attribute declaring the endpoints this code serves; tests point it at a
+    # double of "the code after a change" to exercise the deploy gate for real.
+    _endpoints = config.get_str(_env, "BFF_ENDPOINTS", default="aggregation.endpoints.ENDPOINTS")
+    # prometheus_client reads the directory itself; this only says to aggregate it.
+    _prometheus_multiproc = config.is_set(_env, "PROMETHEUS_MULTIPROC_DIR")
 except config.ConfigError as exc:
     # One line naming the variable, no traceback: this is an operator's mistake, not a bug.
     sys.exit(f"configuration error: {exc}")
@@ -296,17 +292,16 @@ SPECTACULAR_SETTINGS = {
 # The registry API's per-token default rate, and who is told about registry events.
 REGISTRY_API = {
     "RATE": _registry_api_rate,
-    # The token `contracts … --registry URL` sends; a CI secret, never a server setting.
-    "CLIENT_TOKEN": _env.get("CONTRACTS_REGISTRY_TOKEN", "").strip(),
+    "CLIENT_TOKEN": _registry_client_token,
 }
 EMAIL_BACKEND = (
     "django.core.mail.backends.console.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 )
-EMAIL_HOST = _env.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = _email_port
-DEFAULT_FROM_EMAIL = _env.get("DEFAULT_FROM_EMAIL", "contract-registry@localhost")
+EMAIL_HOST = _email["EMAIL_HOST"]
+EMAIL_PORT = _email["EMAIL_PORT"]
+DEFAULT_FROM_EMAIL = _email["DEFAULT_FROM_EMAIL"]
 
 LOGGING = {
     "version": 1,
@@ -334,7 +329,7 @@ LOGGING = {
 # The registry: the least notice (in days) a major's sunset must give its clients.
 REGISTRY_MIN_SUNSET_NOTICE_DAYS = _min_sunset_notice_days
 
-# Product settings, read lazily through aggregation.conf.bff_settings.
+# Product settings, read lazily through aggregation.conf.bff_settings (over its DEFAULTS).
 BFF = {
     "SERVICES": _services,
     "DOWNSTREAM": _downstream,
@@ -345,11 +340,8 @@ BFF = {
     "RATE_LIMITS": _rate_limits,
     "REDIS_URL": _redis_url,
     "REDIS_SOCKET_TIMEOUT": _redis_timeout,
-    # The module attribute declaring the endpoints this code serves; tests point it at a
-    # double of "the code after a change" to exercise the deploy gate for real.
-    "ENDPOINTS": _env.get("BFF_ENDPOINTS", "").strip() or "aggregation.endpoints.ENDPOINTS",
-    # prometheus_client reads the directory itself; this only says to aggregate it.
-    "PROMETHEUS_MULTIPROC": bool(_env.get("PROMETHEUS_MULTIPROC_DIR")),
+    "ENDPOINTS": _endpoints,
+    "PROMETHEUS_MULTIPROC": _prometheus_multiproc,
     "BENCH_VIEWS": _bench_views,
     "EDGE": _edge,
     "OPS_TOKEN": _ops_token,

@@ -100,13 +100,13 @@ def fresh_response_caches():
 
     from aggregation import auth, cache
 
-    cache._caches.clear()
+    cache.reset()
     auth.verified_tokens.clear()
     # A test about a dead cache must still be able to start.
     with contextlib.suppress(Exception):
         caches["default"].clear()
     yield
-    cache._caches.clear()
+    cache.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -9,14 +9,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregation.cachekeys import KeyError_, encode_id, shared_key, user_key
+from aggregation.cachekeys import InvalidKeyPart, encode_id, shared_key, user_key
 from contracts.serving import ServingContract
 
 CONTRACT = ServingContract(
-    client="mobile", endpoint="home", major=1, minor=3, version_id=7, fingerprint="ab12cd34" * 8,
-    plan=None, cache_scope="per_user", cache_ttl_seconds=30, cache_jitter_percent=10,
+    client="mobile",
+    endpoint="home",
+    major=1,
+    minor=3,
+    version_id=7,
+    fingerprint="ab12cd34" * 8,
+    plan=None,
+    cache_scope="per_user",
+    cache_ttl_seconds=30,
+    cache_jitter_percent=10,
     cache_stale_grace_seconds=300,
-)  # fmt: skip
+)
 KEY_FORMAT = re.compile(r"^bff:mobile:home:v1\.3:ab12cd34:(u|shared):[A-Za-z0-9._~%#-]+$")
 
 
@@ -32,7 +40,7 @@ def test_a_version_bump_moves_to_a_new_key() -> None:
 
 @pytest.mark.parametrize("missing", [None, ""])
 def test_per_user_key_needs_a_user(missing) -> None:
-    with pytest.raises(KeyError_):
+    with pytest.raises(InvalidKeyPart):
         user_key("bff", CONTRACT, missing)
 
 

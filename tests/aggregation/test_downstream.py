@@ -23,15 +23,21 @@ from aggregation.downstream import (
 
 
 def client(handler, *, max_bytes: int = 1024, threshold: int = 5) -> ServiceClient:
-    return ServiceClient("user", "http://user.internal", max_bytes=max_bytes,
-                         breaker=CircuitBreaker("user", failure_rate=1.0,
-                                                minimum_calls=threshold),
-                         transport=httpx.MockTransport(handler))  # fmt: skip
+    return ServiceClient(
+        "user",
+        "http://user.internal",
+        max_bytes=max_bytes,
+        breaker=CircuitBreaker("user", failure_rate=1.0, minimum_calls=threshold),
+        transport=httpx.MockTransport(handler),
+    )
 
 
 def call(service: ServiceClient, path: str = "/users/usr_1", time_limit: float = 1.0):
-    return asyncio.run(service.get_json(path, client_surface="mobile", trace_id="trace-123456",
-                                        time_limit=time_limit))  # fmt: skip
+    return asyncio.run(
+        service.get_json(
+            path, client_surface="mobile", trace_id="trace-123456", time_limit=time_limit
+        )
+    )
 
 
 def json_response(body: bytes, status: int = 200, content_type: str = "application/json"):

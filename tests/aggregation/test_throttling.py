@@ -17,6 +17,7 @@ from aggregation.throttling import (
     RedisCounter,
     check_rate,
     encode_subject,
+    parse_rate,
 )
 from tests.conftest import free_port
 
@@ -156,8 +157,12 @@ def test_the_window_key_is_prefixed_and_expires(redis_url, settings, clock) -> N
 
 def test_a_dead_redis_lets_everything_through_and_logs_once(settings, clock, caplog) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    settings.BFF = {**settings.BFF, "REDIS_URL": dead, "REDIS_SOCKET_TIMEOUT": 0.2,
-                    "RATE_LIMITS": {"mobile": "1/min"}}  # fmt: skip
+    settings.BFF = {
+        **settings.BFF,
+        "REDIS_URL": dead,
+        "REDIS_SOCKET_TIMEOUT": 0.2,
+        "RATE_LIMITS": {"mobile": "1/min"},
+    }
     throttling.reset()
     with caplog.at_level(logging.WARNING, logger="aggregation.throttling"):
         assert all(asyncio.run(admitted(who(), 20)))
@@ -210,3 +215,17 @@ def test_encoded_subjects_are_one_colon_free_key_segment() -> None:
     assert len(set(encoded)) == len(subjects)
     assert all(":" not in e and " " not in e and "\n" not in e for e in encoded)
     assert all(len(e) <= 128 for e in encoded)
+
+
+@pytest.mark.parametrize(
+    ("rate", "parsed"),
+    [("120/min", (120, 60)), ("2/s", (2, 1)), ("3/hour", (3, 3600)), ("1/d", (1, 86400))],
+)
+def test_rates_are_read_as_drf_reads_them(rate, parsed) -> None:
+    assert parse_rate(rate) == parsed
+
+
+@pytest.mark.parametrize("rate", ["fast", "10/fortnight", "-1/min", "1/", "/min"])
+def test_a_malformed_rate_is_named(rate) -> None:
+    with pytest.raises(ValueError, match="a rate must look like '120/min'"):
+        parse_rate(rate)

@@ -162,8 +162,10 @@ def test_a_body_over_the_limit_is_cut_off_while_streaming(settings) -> None:
     async def handler(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
         # No Content-Length: only counting the streamed bytes can catch it.
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         for _ in range(64):
             writer.write(b"400\r\n" + b" " * 1024 + b"\r\n")
             await writer.drain()

@@ -97,9 +97,8 @@ def test_valid_redis_urls_pass(raw: str) -> None:
 
 def test_sentinel_and_cluster_urls_are_parsed() -> None:
     sentinel = config.redis_topology("redis+sentinel://:pw@s1:26379,s2/mymaster/2")
-    assert (sentinel.kind, sentinel.service, sentinel.db, sentinel.password) == (
-        "sentinel", "mymaster", 2, "pw",
-    )  # fmt: skip
+    expected = ("sentinel", "mymaster", 2, "pw")
+    assert (sentinel.kind, sentinel.service, sentinel.db, sentinel.password) == expected
     assert sentinel.nodes == (("s1", 26379), ("s2", 26379))
     cluster = config.redis_topology("redis+cluster://c1:7000,c2")
     assert (cluster.kind, cluster.nodes) == ("cluster", (("c1", 7000), ("c2", 6379)))
@@ -181,8 +180,9 @@ def test_numbers_are_validated(name: str, raw: str) -> None:
 
 def test_numbers_above_their_maximum_are_refused() -> None:
     with pytest.raises(ConfigError, match="SHUTDOWN_GRACE_SECONDS must be at most 300"):
-        config.get_float({"SHUTDOWN_GRACE_SECONDS": "301"}, "SHUTDOWN_GRACE_SECONDS",
-                         default=10.0, maximum=300.0)  # fmt: skip
+        config.get_float(
+            {"SHUTDOWN_GRACE_SECONDS": "301"}, "SHUTDOWN_GRACE_SECONDS", default=10.0, maximum=300.0
+        )
     assert config.get_float({"X": "300"}, "X", default=1.0, maximum=300.0) == 300.0
 
 
@@ -317,3 +317,55 @@ def test_sunset_notice_defaults_to_thirty_days() -> None:
 def test_sunset_notice_refuses_nonsense(raw: str) -> None:
     with pytest.raises(ConfigError, match="REGISTRY_MIN_SUNSET_NOTICE_DAYS"):
         config.sunset_notice_days({"REGISTRY_MIN_SUNSET_NOTICE_DAYS": raw})
+
+
+def test_a_string_is_stripped_and_blank_means_its_default() -> None:
+    assert config.get_str({"JWT_ISSUER": " https://idp "}, "JWT_ISSUER", default=None) == (
+        "https://idp"
+    )
+    assert config.get_str({"JWT_ISSUER": "  "}, "JWT_ISSUER", default=None) is None
+    assert config.is_set({"X": "/tmp/prom"}, "X") and not config.is_set({"X": ""}, "X")
+
+
+def test_ops_token_is_optional_but_never_short() -> None:
+    assert config.ops_token({}) is None
+    assert config.ops_token({"OPS_TOKEN": "o" * 16}) == "o" * 16
+    with pytest.raises(ConfigError, match=r"^OPS_TOKEN must be at least 16 characters$"):
+        config.ops_token({"OPS_TOKEN": "short"})
+
+
+def test_otel_exporter_and_log_level_are_checked() -> None:
+    assert config.otel_exporter({}) is None
+    assert config.otel_exporter({"OTEL_TRACES_EXPORTER": " OTLP "}) == "otlp"
+    with pytest.raises(ConfigError, match=r"^OTEL_TRACES_EXPORTER must be console, otlp or none"):
+        config.otel_exporter({"OTEL_TRACES_EXPORTER": "zipkin"})
+    assert config.log_level({}) == "INFO"
+    assert config.log_level({"LOG_LEVEL": "debug"}) == "DEBUG"
+    with pytest.raises(ConfigError, match=r"^LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR"):
+        config.log_level({"LOG_LEVEL": "chatty"})
+
+
+def test_email_settings() -> None:
+    assert config.email({}) == {
+        "EMAIL_HOST": "localhost",
+        "EMAIL_PORT": 25,
+        "DEFAULT_FROM_EMAIL": "contract-registry@localhost",
+    }
+    with pytest.raises(ConfigError, match=r"^EMAIL_PORT must be an integer"):
+        config.email({"EMAIL_PORT": "smtp"})
+
+
+@pytest.mark.parametrize("raw", ["y", "ok", "2", "tru"])
+def test_booleans_refuse_what_django_environ_alone_would_read(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"^BFF_COMPRESSION must be 1/true or 0/false"):
+        config.get_bool({"BFF_COMPRESSION": raw}, "BFF_COMPRESSION")
+
+
+def test_a_secret_starting_with_a_dollar_is_taken_as_written() -> None:
+    # django-environ's readers would look up a variable named after the dollar.
+    assert config.get_str({"JWT_ISSUER": "$HOME"}, "JWT_ISSUER", default=None) == "$HOME"
+    assert config.get_list({"ALLOWED_HOSTS": "$HOME"}, "ALLOWED_HOSTS", default=[]) == ["$HOME"]
+
+
+def test_floats_keep_their_exponent() -> None:
+    assert config.get_float({"X": "1e-1"}, "X", default=1.0) == 0.1

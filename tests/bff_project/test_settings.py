@@ -110,3 +110,14 @@ def test_the_registry_client_mode_has_no_database() -> None:
     result = manage("migrate", env=clean_env(BFF_REGISTRY_CLIENT="1"))
     assert result.returncode != 0
     assert "settings.DATABASES is improperly configured" in result.stderr
+
+
+def test_the_app_defaults_are_what_an_empty_environment_gives() -> None:
+    """aggregation.conf.DEFAULTS and settings.py's environment defaults must agree."""
+    script = (
+        "from django.conf import settings; from aggregation.conf import DEFAULTS; "
+        "print(sorted(k for k, v in DEFAULTS.items() if settings.BFF[k] != v))"
+    )
+    result = manage("shell", "--no-imports", "-c", script, env=clean_env(**PRODUCTION_SECRETS))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
