@@ -520,17 +520,27 @@ class Approve(VersionAction):
         return version
 
 
-class Reject(VersionAction):
-    """A release manager sends a submitted version back, with a reason."""
+class CommentedReview(VersionAction):
+    """A review step that must say why: ``step`` is checked, and the comment is required."""
+
+    step: str
+    missing_comment: str
 
     def __init__(self, user: AbstractBaseUser, version: ContractVersion, *, comment: str) -> None:
         super().__init__(user, version)
         self.comment = comment.strip()
 
     def check(self) -> None:
-        require_step(self.user, self.version, "reject")
+        require_step(self.user, self.version, self.step)
         if not self.comment:
-            raise ActionError("say why the version is rejected")
+            raise ActionError(self.missing_comment)
+
+
+class Reject(CommentedReview):
+    """A release manager sends a submitted version back, with a reason."""
+
+    step = "reject"
+    missing_comment = "say why the version is rejected"
 
     def _perform(self) -> ContractVersion:
         version = self.version
@@ -568,17 +578,11 @@ class Withdraw(VersionAction):
         return self.version
 
 
-class RequestChanges(VersionAction):
+class RequestChanges(CommentedReview):
     """A release manager sends a submission back to its team as a draft, with a comment."""
 
-    def __init__(self, user: AbstractBaseUser, version: ContractVersion, *, comment: str) -> None:
-        super().__init__(user, version)
-        self.comment = comment.strip()
-
-    def check(self) -> None:
-        require_step(self.user, self.version, "request_changes")
-        if not self.comment:
-            raise ActionError("say which changes you request")
+    step = "request_changes"
+    missing_comment = "say which changes you request"
 
     def _perform(self) -> ContractVersion:
         version = self.version
@@ -714,6 +718,14 @@ def validate_sunset(sunset_at: datetime, now: datetime) -> None:
         )
 
 
+def _record_proposal(proposer: AbstractBaseUser, **fields) -> LifecycleProposal:
+    """Save a pending lifecycle proposal, its history recorded under the proposer."""
+    proposal = LifecycleProposal(proposer=proposer, **fields)
+    proposal._history_user = proposer
+    proposal.save()
+    return proposal
+
+
 class ProposeRetirement(VersionAction):
     """A release manager proposes retiring an approved version; another one confirms."""
 
@@ -723,19 +735,20 @@ class ProposeRetirement(VersionAction):
 
     def check(self) -> None:
         require_step(self.user, self.version, "propose_retirement")
-        if LifecycleProposal.objects.filter(
-            version=self.version, kind=ProposalKind.RETIRE_VERSION, status=ProposalStatus.PENDING
+        if LifecycleProposal.objects.pending(
+            ProposalKind.RETIRE_VERSION, version=self.version
         ).exists():
             raise ActionError(f"retiring {self.version.label} is already proposed")
 
     def _perform(self) -> LifecycleProposal:
-        proposal = LifecycleProposal(
-            kind=ProposalKind.RETIRE_VERSION, major=self.version.major, version=self.version,
-            effect=retirement_effect(self.version), reason=self.reason, proposer=self.user,
-        )  # fmt: skip
-        proposal._history_user = self.user
-        proposal.save()
-        return proposal
+        return _record_proposal(
+            self.user,
+            kind=ProposalKind.RETIRE_VERSION,
+            major=self.version.major,
+            version=self.version,
+            effect=retirement_effect(self.version),
+            reason=self.reason,
+        )
 
 
 class ProposeDeprecation(Action):
@@ -757,20 +770,20 @@ class ProposeDeprecation(Action):
         if not is_release_manager(self.user):
             raise ActionError("only release managers deprecate major versions")
         check_deprecation(self.major, self.sunset_at, self.clock())
-        if LifecycleProposal.objects.filter(
-            major=self.major, kind=ProposalKind.DEPRECATE_MAJOR, status=ProposalStatus.PENDING
+        if LifecycleProposal.objects.pending(
+            ProposalKind.DEPRECATE_MAJOR, major=self.major
         ).exists():
             raise ActionError(f"a deprecation of {self.major.label} already waits for review")
 
     def _perform(self) -> LifecycleProposal:
-        proposal = LifecycleProposal(
-            kind=ProposalKind.DEPRECATE_MAJOR, major=self.major, sunset_at=self.sunset_at,
-            effect=deprecation_effect(self.major, self.sunset_at), reason=self.reason,
-            proposer=self.user,
-        )  # fmt: skip
-        proposal._history_user = self.user
-        proposal.save()
-        return proposal
+        return _record_proposal(
+            self.user,
+            kind=ProposalKind.DEPRECATE_MAJOR,
+            major=self.major,
+            sunset_at=self.sunset_at,
+            effect=deprecation_effect(self.major, self.sunset_at),
+            reason=self.reason,
+        )
 
 
 def check_deprecation(major: MajorVersion, sunset_at: datetime, now: datetime) -> None:

@@ -19,7 +19,6 @@ from contracts.models import (
     Endpoint,
     LifecycleProposal,
     ProposalKind,
-    ProposalStatus,
     Status,
 )
 
@@ -138,8 +137,8 @@ class MajorVersionAdmin(RegistryAdmin):
         major = get_object_or_404(self.get_queryset(request), pk=pk)
         if not services.is_release_manager(request.user):
             raise PermissionDenied("Only release managers deprecate major versions.")
-        pending = LifecycleProposal.objects.filter(
-            major=major, kind=ProposalKind.DEPRECATE_MAJOR, status=ProposalStatus.PENDING
+        pending = LifecycleProposal.objects.pending(
+            ProposalKind.DEPRECATE_MAJOR, major=major
         ).first()
         form = DeprecateForm(request.POST if request.POST.get("step") == "propose" else None)
 

@@ -423,8 +423,8 @@ class ContractVersionAdmin(RegistryAdmin):
         version = self._visible(request, pk)
         if not services.is_release_manager(request.user):
             raise PermissionDenied("Only release managers retire contract versions.")
-        pending = LifecycleProposal.objects.filter(
-            version=version, kind=ProposalKind.RETIRE_VERSION, status=ProposalStatus.PENDING
+        pending = LifecycleProposal.objects.pending(
+            ProposalKind.RETIRE_VERSION, version=version
         ).first()
         if request.method == "POST":
             done = lifecycle_post(
