@@ -365,22 +365,7 @@ class CreateDraft(Action):
             rules = rules_of(based_on)
         else:
             rules = []
-        spec = spec_for(self.endpoint)
-        bulk_create_with_history(
-            [
-                FieldRule(
-                    version=version,
-                    section=rule.section,
-                    source_path=rule.source,
-                    output_name=rule.output_path,
-                    json_type=json_type_of(spec, rule),
-                    position=position,
-                )
-                for position, rule in enumerate(rules)
-            ],
-            FieldRule,
-            default_user=self.user,
-        )
+        _add_rules(version, spec_for(self.endpoint), rules, user=self.user)
         return version
 
 
@@ -389,6 +374,32 @@ def json_type_of(spec: EndpointSpec, rule: Rule) -> str:
         return rule_json_type(spec, rule)
     except RuleError:
         return ""
+
+
+def _add_rules(
+    version: ContractVersion,
+    spec: EndpointSpec,
+    rules: Iterable[Rule],
+    *,
+    user: AbstractBaseUser,
+    start: int = 0,
+) -> None:
+    """Store ``rules`` as the version's field rules, numbered from ``start``, with history."""
+    bulk_create_with_history(
+        [
+            FieldRule(
+                version=version,
+                section=rule.section,
+                source_path=rule.source,
+                output_name=rule.output_path,
+                json_type=json_type_of(spec, rule),
+                position=start + offset,
+            )
+            for offset, rule in enumerate(rules)
+        ],
+        FieldRule,
+        default_user=user,
+    )
 
 
 class SubmitForReview(VersionAction):
@@ -625,17 +636,7 @@ class UpdateFromBase(VersionAction):
         version._change_reason = f"updated from {self._base.label}"
         version.save()
         spec = spec_for(version.major.endpoint)
-        start = version.rules.count()
-        bulk_create_with_history(
-            [
-                FieldRule(version=version, section=rule.section, source_path=rule.source,
-                          output_name=rule.output_path, json_type=json_type_of(spec, rule),
-                          position=start + offset)
-                for offset, rule in enumerate(gained)
-            ],
-            FieldRule,
-            default_user=self.user,
-        )  # fmt: skip
+        _add_rules(version, spec, gained, user=self.user, start=version.rules.count())
         return version
 
 
@@ -718,6 +719,12 @@ def validate_sunset(sunset_at: datetime, now: datetime) -> None:
         )
 
 
+def _refuse_if_pending(kind: str, message: str, **target) -> None:
+    """One pending proposal of a kind per version or major: a second one is refused."""
+    if LifecycleProposal.objects.pending(kind, **target).exists():
+        raise ActionError(message)
+
+
 def _record_proposal(proposer: AbstractBaseUser, **fields) -> LifecycleProposal:
     """Save a pending lifecycle proposal, its history recorded under the proposer."""
     proposal = LifecycleProposal(proposer=proposer, **fields)
@@ -735,10 +742,8 @@ class ProposeRetirement(VersionAction):
 
     def check(self) -> None:
         require_step(self.user, self.version, "propose_retirement")
-        if LifecycleProposal.objects.pending(
-            ProposalKind.RETIRE_VERSION, version=self.version
-        ).exists():
-            raise ActionError(f"retiring {self.version.label} is already proposed")
+        already = f"retiring {self.version.label} is already proposed"
+        _refuse_if_pending(ProposalKind.RETIRE_VERSION, already, version=self.version)
 
     def _perform(self) -> LifecycleProposal:
         return _record_proposal(
@@ -756,8 +761,9 @@ class ProposeDeprecation(Action):
 
     clock = staticmethod(timezone.now)
 
-    def __init__(self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime,
-                 reason: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, user: AbstractBaseUser, major: MajorVersion, *, sunset_at: datetime, reason: str = ""
+    ) -> None:
         self.user = user
         self.major = major
         self.sunset_at = sunset_at
@@ -770,10 +776,8 @@ class ProposeDeprecation(Action):
         if not is_release_manager(self.user):
             raise ActionError("only release managers deprecate major versions")
         check_deprecation(self.major, self.sunset_at, self.clock())
-        if LifecycleProposal.objects.pending(
-            ProposalKind.DEPRECATE_MAJOR, major=self.major
-        ).exists():
-            raise ActionError(f"a deprecation of {self.major.label} already waits for review")
+        already = f"a deprecation of {self.major.label} already waits for review"
+        _refuse_if_pending(ProposalKind.DEPRECATE_MAJOR, already, major=self.major)
 
     def _perform(self) -> LifecycleProposal:
         return _record_proposal(
@@ -802,8 +806,9 @@ class ProposalAction(Action):
 
     clock = staticmethod(timezone.now)
 
-    def __init__(self, user: AbstractBaseUser, proposal: LifecycleProposal, *,
-                 comment: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, user: AbstractBaseUser, proposal: LifecycleProposal, *, comment: str = ""
+    ) -> None:
         self.user = user
         self.proposal = proposal
         self.comment = comment.strip()
@@ -866,9 +871,12 @@ class ConfirmProposal(ProposalAction):
         bump_generation()
         logger.info(
             "lifecycle change confirmed",
-            extra={"proposal": str(proposal), "proposer": str(proposal.proposer),
-                   "reviewer": self.user.get_username()},
-        )  # fmt: skip
+            extra={
+                "proposal": str(proposal),
+                "proposer": str(proposal.proposer),
+                "reviewer": self.user.get_username(),
+            },
+        )
         return proposal
 
 
@@ -916,9 +924,15 @@ class ProposeFromCode(Action):
     enums). A breaking result is refused in an existing major, exactly as in the admin.
     """
 
-    def __init__(self, user: AbstractBaseUser, client: str, endpoint: str,
-                 *, major: int | None = None,
-                 remaps: Mapping[tuple[str, str], str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        user: AbstractBaseUser,
+        client: str,
+        endpoint: str,
+        *,
+        major: int | None = None,
+        remaps: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
         self.user = user
         self.client = client
         self.endpoint_name = endpoint
@@ -990,14 +1004,18 @@ class ProposeFromCode(Action):
             from contracts.models import Client
 
             client = Client.objects.get(name=self.client)
-            endpoint = Endpoint.objects.create(client=client, name=self.endpoint_name,
-                                               description=self.spec.description[:300])  # fmt: skip
+            endpoint = Endpoint.objects.create(
+                client=client, name=self.endpoint_name, description=self.spec.description[:300]
+            )
         new_major = not endpoint.majors.filter(number=self.target).exists()
         draft = CreateDraft(
-            self.user, endpoint, from_version=None if new_major else self.base,
-            new_major=new_major, rules=self.rules,
+            self.user,
+            endpoint,
+            from_version=None if new_major else self.base,
+            new_major=new_major,
+            rules=self.rules,
             summary="Proposed from the checked-out code",
-        ).execute()  # fmt: skip
+        ).execute()
         if not self.rules:
             return draft  # nothing whitelisted yet: a team picks the fields, then submits
         return SubmitForReview(self.user, draft).execute()
