@@ -121,10 +121,14 @@ def _degrade(dependency: Dependency, context: CallContext, reason: str) -> None:
     metrics.DEGRADED.labels(context.client, context.endpoint, dependency.name).inc()
     logger.warning(
         "dependency degraded",
-        extra={"traceId": context.trace_id, "client": context.client,
-               "endpoint": context.endpoint, "dependency": dependency.name,
-               "outcome": reason},
-    )  # fmt: skip
+        extra={
+            "traceId": context.trace_id,
+            "client": context.client,
+            "endpoint": context.endpoint,
+            "dependency": dependency.name,
+            "outcome": reason,
+        },
+    )
 
 
 async def run(

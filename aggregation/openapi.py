@@ -16,21 +16,35 @@ from aggregation.surfaces import MAX_BATCH_IDS, Surface
 from contracts.serving import ServingContract, Snapshot
 from contracts.shapes import OPEN_SCHEMA_PROMISE, to_json_schema
 
+_PRODUCT_ID_SCHEMA = {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern}
+_PRODUCT_ID_PARAMETER = {
+    "name": "productId",
+    "in": "path",
+    "required": True,
+    "schema": _PRODUCT_ID_SCHEMA,
+}
+_IDS_PARAMETER = {
+    "name": "ids",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": False,
+    "description": f"Comma-separated product ids, at most {MAX_BATCH_IDS}.",
+    "schema": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_BATCH_IDS,
+        "items": _PRODUCT_ID_SCHEMA,
+    },
+}
+
 # URL path (after /{client}/v{major}/) and parameters of each surface.
 ROUTES: tuple[tuple[Surface, str, tuple[dict, ...]], ...] = (
     (surfaces.MOBILE_HOME, "home", ()),
     (surfaces.WEB_DASHBOARD, "dashboard", ()),
-    (surfaces.PARTNER_PRODUCT, "products/{productId}", (
-        {"name": "productId", "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern}},
-    )),
-    (surfaces.PARTNER_PRODUCTS, "products", (
-        {"name": "ids", "in": "query", "required": True, "style": "form", "explode": False,
-         "description": f"Comma-separated product ids, at most {MAX_BATCH_IDS}.",
-         "schema": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_IDS,
-                    "items": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern}}},
-    )),
-)  # fmt: skip
+    (surfaces.PARTNER_PRODUCT, "products/{productId}", (_PRODUCT_ID_PARAMETER,)),
+    (surfaces.PARTNER_PRODUCTS, "products", (_IDS_PARAMETER,)),
+)
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -146,8 +160,14 @@ def _example_body(surface: Surface, contract: ServingContract) -> dict:
 
 def _error_example(status: str) -> dict:
     code, message, retryable = _ERROR_EXAMPLES[status]
-    return {"error": {"code": code, "message": message, "traceId": _EXAMPLE_TRACE_ID,
-                      "retryable": retryable}}  # fmt: skip
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "traceId": _EXAMPLE_TRACE_ID,
+            "retryable": retryable,
+        }
+    }
 
 
 def _operation(surface: Surface, contract: ServingContract, parameters: tuple) -> dict:

@@ -62,8 +62,7 @@ def _recommendations(limit: int):
     return fetch
 
 
-USER = Dependency("user", _user, critical=True,
-                  unavailable_code=ErrorCode.USER_PROFILE_UNAVAILABLE)  # fmt: skip
+USER = Dependency("user", _user, critical=True, unavailable_code=ErrorCode.USER_PROFILE_UNAVAILABLE)
 
 MOBILE_HOME = Surface(
     spec=endpoints.MOBILE_HOME,
@@ -165,8 +164,9 @@ CATALOG_READ = "catalog:read"
 
 
 def _catalog(fetch) -> Dependency:
-    return Dependency("catalog", fetch, critical=True,
-                      unavailable_code=ErrorCode.CATALOG_UNAVAILABLE)  # fmt: skip
+    return Dependency(
+        "catalog", fetch, critical=True, unavailable_code=ErrorCode.CATALOG_UNAVAILABLE
+    )
 
 
 PARTNER_PRODUCT = Surface(

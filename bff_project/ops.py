@@ -143,13 +143,18 @@ def _refused(request: HttpRequest) -> HttpResponse:
     trace_id = trace_id_for(request)
     if settings.BFF.get("OPS_TOKEN") is None:
         return error_response(
-            403, ErrorCode.FORBIDDEN, "Set OPS_TOKEN to serve operational detail.",
+            403,
+            ErrorCode.FORBIDDEN,
+            "Set OPS_TOKEN to serve operational detail.",
             trace_id=trace_id,
-        )  # fmt: skip
+        )
     return error_response(
-        401, ErrorCode.UNAUTHENTICATED, "Send the operations token as a bearer token.",
-        trace_id=trace_id, headers={"WWW-Authenticate": 'Bearer realm="ops"'},
-    )  # fmt: skip
+        401,
+        ErrorCode.UNAUTHENTICATED,
+        "Send the operations token as a bearer token.",
+        trace_id=trace_id,
+        headers={"WWW-Authenticate": 'Bearer realm="ops"'},
+    )
 
 
 async def _run_all() -> list[tuple[str, ProbeResult]]:
