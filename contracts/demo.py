@@ -34,9 +34,20 @@ def _rules(section: str, *paths: str) -> tuple[Rule, ...]:
 
 
 _PARTNER_PRODUCT_FIELDS = (
-    "productId", "sku", "title", "description", "brand", "category", "priceCents",
-    "priceFormatted", "currency", "thumbnailUrl", "imageUrls", "rating", "inStock",
-)  # fmt: skip
+    "productId",
+    "sku",
+    "title",
+    "description",
+    "brand",
+    "category",
+    "priceCents",
+    "priceFormatted",
+    "currency",
+    "thumbnailUrl",
+    "imageUrls",
+    "rating",
+    "inStock",
+)
 
 ENDPOINTS = (
     DemoEndpoint(
@@ -159,15 +170,23 @@ def seed_registry(
             Rule(r.section, r.source, renamed) if r.source == source else r
             for r in services.rules_of(v1)
         ]
-        draft = services.CreateDraft(authors["partner"], endpoint, from_version=v1, rules=rules,
-                                     new_major=True, summary=f"Rename {source} to {renamed}"
-                                     ).execute()  # fmt: skip
+        draft = services.CreateDraft(
+            authors["partner"],
+            endpoint,
+            from_version=v1,
+            rules=rules,
+            new_major=True,
+            summary=f"Rename {source} to {renamed}",
+        ).execute()
         services.SubmitForReview(authors["partner"], draft).execute()
         v2 = services.Approve(approver, draft, comment="Demo v2").execute()
         # A lifecycle change is proposed by one release manager, confirmed by another.
-        proposal = services.ProposeDeprecation(approver, v1.major,
-                                               sunset_at=timezone.now() + PARTNER_V1_SUNSET,
-                                               reason="Partners move to v2").execute()  # fmt: skip
+        proposal = services.ProposeDeprecation(
+            approver,
+            v1.major,
+            sunset_at=timezone.now() + PARTNER_V1_SUNSET,
+            reason="Partners move to v2",
+        ).execute()
         services.ConfirmProposal(confirmer, proposal, comment="Demo sunset").execute()
         created.append(f"contract {endpoint} {v2.label} (approved; v1 deprecated)")
 

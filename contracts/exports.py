@@ -12,8 +12,9 @@ from contracts.shapes import to_json_schema
 def version_schema(version: ContractVersion) -> dict:
     endpoint = version.major.endpoint
     label = version.schema_version or version.label
-    return to_json_schema(version.shape, title=f"{endpoint.client.name} {endpoint.name} v{label}",
-                          version=label)  # fmt: skip
+    return to_json_schema(
+        version.shape, title=f"{endpoint.client.name} {endpoint.name} v{label}", version=label
+    )
 
 
 def schema_document(*, include_retired: bool = False, client: str | None = None) -> dict:
@@ -22,9 +23,10 @@ def schema_document(*, include_retired: bool = False, client: str | None = None)
     versions = (
         ContractVersion.objects.filter(status__in=statuses)
         .select_related("major__endpoint__client")
-        .order_by("major__endpoint__client__name", "major__endpoint__name",
-                  "major__number", "minor")
-    )  # fmt: skip
+        .order_by(
+            "major__endpoint__client__name", "major__endpoint__name", "major__number", "minor"
+        )
+    )
     if client is not None:
         versions = versions.filter(major__endpoint__client__name=client)
     document: dict[str, dict[str, dict[str, dict]]] = {}

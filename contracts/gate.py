@@ -139,16 +139,27 @@ class Finding:
     def from_dict(cls, data: Mapping) -> Finding:
         """The finding ``as_dict`` wrote (a remote registry's answer), read back."""
         changes = tuple(
-            Change(c["kind"], c["path"], Compatibility(c["compatibility"]), c["detail"],
-                   c["fingerprint"])
+            Change(
+                c["kind"],
+                c["path"],
+                Compatibility(c["compatibility"]),
+                c["detail"],
+                c["fingerprint"],
+            )
             for c in data["changes"]
-        )  # fmt: skip
-        return cls(data["client"], data["endpoint"], data["major"], kind=data["kind"],
-                   message=data["message"], closest=data["closestApproved"],
-                   changes=changes,
-                   remaps=tuple((r["rule"], r["source"]) for r in data.get("remaps", ())),
-                   next_major=data.get("nextMajor"),
-                   superseded_by=data.get("supersededBy"))  # fmt: skip
+        )
+        return cls(
+            data["client"],
+            data["endpoint"],
+            data["major"],
+            kind=data["kind"],
+            message=data["message"],
+            closest=data["closestApproved"],
+            changes=changes,
+            remaps=tuple((r["rule"], r["source"]) for r in data.get("remaps", ())),
+            next_major=data.get("nextMajor"),
+            superseded_by=data.get("supersededBy"),
+        )
 
 
 def rules_of(version: ContractVersion) -> list[Rule]:
@@ -198,17 +209,27 @@ def judge(spec: EndpointSpec, choice: Choice, *, next_major: int) -> Finding | N
     )
     if newest.shape is not None:
         changes = diff(newest.version.shape, newest.shape)
-        return Finding(*key, kind=SHAPE_CHANGED, closest=label[1:], changes=tuple(changes),
-                       next_major=next_major,
-                       message=f"this code changes the response shape of {label} "
-                       f"({classify(changes)}){also}")  # fmt: skip
+        return Finding(
+            *key,
+            kind=SHAPE_CHANGED,
+            closest=label[1:],
+            changes=tuple(changes),
+            next_major=next_major,
+            message=f"this code changes the response shape of {label} ({classify(changes)}){also}",
+        )
     kept, dropped = split_rules(spec, newest.version.rules)
     changes = diff(newest.version.shape, build_shape(spec, kept))
     remaps = replacements(spec, kept, dropped, newest.version.shape)
-    return Finding(*key, kind=RULE_NOT_IN_CODE, closest=label[1:], changes=tuple(changes),
-                   remaps=remaps, next_major=next_major,
-                   message=f"a rule of {label} names a field this code's source schema no "
-                   f"longer provides: {newest.error}{also}")  # fmt: skip
+    gone = f"a rule of {label} names a field this code's source schema no longer provides"
+    return Finding(
+        *key,
+        kind=RULE_NOT_IN_CODE,
+        closest=label[1:],
+        changes=tuple(changes),
+        remaps=remaps,
+        next_major=next_major,
+        message=f"{gone}: {newest.error}{also}",
+    )
 
 
 def split_rules(spec: EndpointSpec, rules: Sequence[Rule]) -> tuple[list[Rule], list[Rule]]:
@@ -288,9 +309,8 @@ def evaluate() -> list[Finding]:
         endpoint = endpoints.get((client, name))
         majors = live_majors(endpoint) if endpoint is not None else []
         if not majors:
-            findings.append(Finding(client, name, None, kind=NO_REGISTRY_ENTRY,
-                                    message="this code serves an endpoint with no approved "
-                                    "contract in the registry"))  # fmt: skip
+            message = "this code serves an endpoint with no approved contract in the registry"
+            findings.append(Finding(client, name, None, kind=NO_REGISTRY_ENTRY, message=message))
             continue
         next_major = max(m.number for m in endpoint.majors.all()) + 1
         choices = [choice_for(spec, major) for major in majors]
@@ -308,7 +328,9 @@ def evaluate() -> list[Finding]:
         if (client, name) in declared:
             continue
         for major in live_majors(endpoint):
-            findings.append(Finding(client, name, major.number, kind=ENDPOINT_NOT_IN_CODE,
-                                    message="this code no longer declares the endpoint of a "
-                                    "live contract"))  # fmt: skip
+            message = "this code no longer declares the endpoint of a live contract"
+            finding = Finding(
+                client, name, major.number, kind=ENDPOINT_NOT_IN_CODE, message=message
+            )
+            findings.append(finding)
     return findings

@@ -26,8 +26,14 @@ class RemoteError(Exception):
 class RegistryClient:
     """Calls one registry with one token; ``transport`` is swappable for tests."""
 
-    def __init__(self, url: str, token: str, *, transport: httpx.BaseTransport | None = None,
-                 timeout: float = TIMEOUT_SECONDS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise RemoteError(f"--registry must be an http(s) URL, got {url!r}")
@@ -38,9 +44,11 @@ class RegistryClient:
             base += API_PATH
         self.base = base
         self._client = httpx.Client(
-            base_url=base, transport=transport, timeout=timeout,
+            base_url=base,
+            transport=transport,
+            timeout=timeout,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-        )  # fmt: skip
+        )
 
     def check(self, specs: Iterable[EndpointSpec]) -> dict[str, Any]:
         return self._call("POST", "/check", json={"endpoints": declarations.dump_all(specs)})

@@ -185,8 +185,11 @@ class ContractVersionAdmin(RegistryAdmin):
     @admin.display(description="version")
     def version_label(self, obj: ContractVersion) -> str:
         if is_live(obj):
-            return format_html('{} <span class="live-marker" title="{}">live</span>',
-                               obj.label, "the version its major serves")  # fmt: skip
+            return format_html(
+                '{} <span class="live-marker" title="{}">live</span>',
+                obj.label,
+                "the version its major serves",
+            )
         return obj.label
 
     @admin.display(description="updated", ordering="updated_at")
@@ -380,9 +383,10 @@ class ContractVersionAdmin(RegistryAdmin):
                 elif decision == "request_changes":
                     services.RequestChanges(request.user, version, comment=comment).execute()
                     self.message_user(
-                        request, "Changes requested; the draft is back with its team.",
+                        request,
+                        "Changes requested; the draft is back with its team.",
                         messages.SUCCESS,
-                    )  # fmt: skip
+                    )
                 else:
                     services.Reject(request.user, version, comment=comment).execute()
                     self.message_user(request, "Rejected.", messages.SUCCESS)
@@ -426,26 +430,31 @@ class ContractVersionAdmin(RegistryAdmin):
         pending = LifecycleProposal.objects.pending(
             ProposalKind.RETIRE_VERSION, version=version
         ).first()
-        if request.method == "POST":
-            done = lifecycle_post(
-                self, request, pending, lambda reason: services.ProposeRetirement(
-                    request.user, version, reason=reason
-                ).execute(),
-            )  # fmt: skip
-            if done:
-                return HttpResponseRedirect(request.path)
+
+        def propose(reason: str):
+            return services.ProposeRetirement(request.user, version, reason=reason).execute()
+
+        if request.method == "POST" and lifecycle_post(self, request, pending, propose):
+            return HttpResponseRedirect(request.path)
         major = version.major
         _, per_minor = services.major_usage(major)
         warning = in_use_warning(per_minor.get(version.minor, Usage()), version.label)
         effect = services.retirement_effect(version) if version.status == Status.APPROVED else ""
         context = lifecycle_context(
-            self, request, title=f"Retire {version}", subject=version_link(version),
-            effect=effect, usage=usage_table(major, highlight=version.minor), warning=warning,
-            pending=pending, can_propose=version.status == Status.APPROVED and pending is None,
+            self,
+            request,
+            title=f"Retire {version}",
+            subject=version_link(version),
+            effect=effect,
+            usage=usage_table(major, highlight=version.minor),
+            warning=warning,
+            pending=pending,
+            can_propose=version.status == Status.APPROVED and pending is None,
             proposals=LifecycleProposal.objects.filter(version=version),
-            propose_label="Propose retiring this version", form=None,
+            propose_label="Propose retiring this version",
+            form=None,
             back=reverse("admin:contracts_contractversion_change", args=[pk]),
-        )  # fmt: skip
+        )
         return TemplateResponse(request, "admin/contracts/lifecycle.html", context)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):

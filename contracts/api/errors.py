@@ -57,8 +57,9 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
-        logger.error("registry API: unhandled error", exc_info=exc,
-                     extra={"traceId": trace_id_for(request)})  # fmt: skip
+        logger.error(
+            "registry API: unhandled error", exc_info=exc, extra={"traceId": trace_id_for(request)}
+        )
         return envelope(request, 500, "An internal error occurred.")
     headers = {}
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
@@ -74,12 +75,14 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         )
     else:
         message = str(exc.detail)
-    return envelope(request, exc.status_code, message, headers=headers,
-                    retryable=exc.status_code == 429)  # fmt: skip
+    return envelope(
+        request, exc.status_code, message, headers=headers, retryable=exc.status_code == 429
+    )
 
 
-def envelope(request, status_code: int, message: str, *, headers: dict | None = None,
-             retryable: bool = False) -> Response:  # fmt: skip
+def envelope(
+    request, status_code: int, message: str, *, headers: dict | None = None, retryable: bool = False
+) -> Response:
     trace_id = trace_id_for(request)
     body = {
         "error": {

@@ -41,8 +41,9 @@ class KindSerializer(serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         # Recursive: an object's fields and a list's items are declarations themselves.
-        fields["fields"] = FieldDeclarationSerializer(many=True, required=False,
-                                                      max_length=MAX_FIELDS)  # fmt: skip
+        fields["fields"] = FieldDeclarationSerializer(
+            many=True, required=False, max_length=MAX_FIELDS
+        )
         fields["items"] = KindSerializer(required=False)
         return fields
 
@@ -91,8 +92,9 @@ class EndpointDeclarationSerializer(serializers.Serializer):
 
     client = serializers.RegexField(SLUG, max_length=32)
     name = serializers.RegexField(SLUG, max_length=64)
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True,
-                                        default="")  # fmt: skip
+    description = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, default=""
+    )
     sections = SectionDeclarationSerializer(many=True, min_length=1, max_length=50)
 
     def validate(self, attrs: dict) -> dict:
@@ -135,12 +137,16 @@ class ProposeSerializer(serializers.Serializer):
     """What ``contracts propose --registry`` posts: one endpoint's declaration, and the major."""
 
     declaration = ProposedDeclarationSerializer()
-    major = serializers.IntegerField(min_value=1, max_value=999_999, required=False,
-                                     allow_null=True, default=None)  # fmt: skip
+    major = serializers.IntegerField(
+        min_value=1, max_value=999_999, required=False, allow_null=True, default=None
+    )
     remaps = serializers.ListField(
-        child=serializers.CharField(max_length=300), max_length=200, required=False,
-        default=list, help_text="SECTION.SOURCE=NEW_SOURCE, as `contracts propose --remap`.",
-    )  # fmt: skip
+        child=serializers.CharField(max_length=300),
+        max_length=200,
+        required=False,
+        default=list,
+        help_text="SECTION.SOURCE=NEW_SOURCE, as `contracts propose --remap`.",
+    )
 
     def validate_remaps(self, value: list[str]) -> dict[tuple[str, str], str]:
         try:
@@ -212,8 +218,16 @@ class MajorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MajorVersion
-        fields = ["id", "client", "endpoint", "number", "lifecycle", "deprecatedAt", "sunsetAt",
-                  "latestApproved"]  # fmt: skip
+        fields = [
+            "id",
+            "client",
+            "endpoint",
+            "number",
+            "lifecycle",
+            "deprecatedAt",
+            "sunsetAt",
+            "latestApproved",
+        ]
 
     def get_lifecycle(self, major: MajorVersion) -> str:
         from django.utils import timezone
@@ -259,9 +273,24 @@ class VersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ContractVersion
-        fields = ["id", "client", "endpoint", "major", "minor", "version", "label", "status",
-                  "author", "approver", "changeSummary", "reviewComment", "fingerprint",
-                  "createdAt", "submittedAt", "reviewedAt"]  # fmt: skip
+        fields = [
+            "id",
+            "client",
+            "endpoint",
+            "major",
+            "minor",
+            "version",
+            "label",
+            "status",
+            "author",
+            "approver",
+            "changeSummary",
+            "reviewComment",
+            "fingerprint",
+            "createdAt",
+            "submittedAt",
+            "reviewedAt",
+        ]
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_approver(self, version: ContractVersion) -> str | None:
@@ -328,18 +357,20 @@ def predecessor_of(version: ContractVersion) -> ContractVersion | None:
         return services.baseline_for(version)
     earlier = (
         ContractVersion.objects.filter(
-            major=version.major, minor__lt=version.minor,
+            major=version.major,
+            minor__lt=version.minor,
             status__in=(Status.APPROVED, Status.RETIRED),
         )
         .order_by("-minor")
         .first()
-    )  # fmt: skip
+    )
     if earlier is not None:
         return earlier
     earlier_majors = ContractVersion.objects.filter(
-        major__endpoint=version.major.endpoint, major__number__isnull=False,
+        major__endpoint=version.major.endpoint,
+        major__number__isnull=False,
         status__in=(Status.APPROVED, Status.RETIRED),
-    )  # fmt: skip
+    )
     if version.major.number is not None:  # an unnumbered major comes after every other
         earlier_majors = earlier_majors.filter(major__number__lt=version.major.number)
     return earlier_majors.order_by("-major__number", "-minor").first()

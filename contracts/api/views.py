@@ -113,8 +113,9 @@ class VersionFilter(EndpointFilter):
 
 
 def _query(name: str, description: str, kind=OpenApiTypes.STR, enum=None) -> OpenApiParameter:
-    return OpenApiParameter(name, kind, OpenApiParameter.QUERY, required=False,
-                            description=description, enum=enum)  # fmt: skip
+    return OpenApiParameter(
+        name, kind, OpenApiParameter.QUERY, required=False, description=description, enum=enum
+    )
 
 
 CLIENT_Q = _query("client", "Only this client's (an unknown client is a 400).")
@@ -183,12 +184,15 @@ class MajorViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[
-        CLIENT_Q, ENDPOINT_Q,
-        _query("major", "Only this major's versions.", OpenApiTypes.INT),
-        _query("status", "Only versions in this status.", enum=Status.values),
-    ]),
-)  # fmt: skip
+    list=extend_schema(
+        parameters=[
+            CLIENT_Q,
+            ENDPOINT_Q,
+            _query("major", "Only this major's versions.", OpenApiTypes.INT),
+            _query("status", "Only versions in this status.", enum=Status.values),
+        ]
+    ),
+)
 class VersionViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
     """Contract versions: status, rules, fingerprint, classified diff and audit history."""
 
@@ -207,19 +211,25 @@ class VersionViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         versions = ContractVersion.objects.select_related(
             "major__endpoint__client", "author", "approver"
-        ).prefetch_related(Prefetch("rules", queryset=FieldRule.objects.order_by(
-            "section", "position", "id")))  # fmt: skip
+        ).prefetch_related(
+            Prefetch("rules", queryset=FieldRule.objects.order_by("section", "position", "id"))
+        )
         versions = self.restricted(versions, "major__endpoint__client__name")
         if self.action == "list":
             wanted = _filters(VersionFilter, self.request)
-            lookups = {"client": "major__endpoint__client__name",
-                       "endpoint": "major__endpoint__name", "major": "major__number",
-                       "status": "status"}  # fmt: skip
+            lookups = {
+                "client": "major__endpoint__client__name",
+                "endpoint": "major__endpoint__name",
+                "major": "major__number",
+                "status": "status",
+            }
             versions = versions.filter(**{lookups[k]: v for k, v in wanted.items()})
         return versions
 
-    @extend_schema(summary="The version's JSON Schema (as `contracts export` writes it)",
-                   responses={200: OpenApiTypes.OBJECT})  # fmt: skip
+    @extend_schema(
+        summary="The version's JSON Schema (as `contracts export` writes it)",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=True, url_path="schema")
     def json_schema(self, request, pk: str):
         version = self.get_object()
@@ -227,9 +237,11 @@ class VersionViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
             raise exceptions.NotFound("This version has no shape yet: it is a draft.")
         return Response(exports.version_schema(version))
 
-    @extend_schema(summary="Approve a submitted version (release managers, `review` scope)",
-                   request=s.ApproveSerializer,
-                   responses={200: s.VersionDetailSerializer})  # fmt: skip
+    @extend_schema(
+        summary="Approve a submitted version (release managers, `review` scope)",
+        request=s.ApproveSerializer,
+        responses={200: s.VersionDetailSerializer},
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk: str):
         version = self.get_object()
@@ -240,9 +252,11 @@ class VersionViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
         services.Approve(request.user, version, comment=body["comment"]).execute()
         return self._detail(version)
 
-    @extend_schema(summary="Reject a submitted version with a reason (`review` scope)",
-                   request=s.RejectSerializer,
-                   responses={200: s.VersionDetailSerializer})  # fmt: skip
+    @extend_schema(
+        summary="Reject a submitted version with a reason (`review` scope)",
+        request=s.RejectSerializer,
+        responses={200: s.VersionDetailSerializer},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk: str):
         version = self.get_object()
@@ -303,9 +317,13 @@ class ProposalView(RegistryAPI, APIView):
             raise exceptions.PermissionDenied(
                 f"{request.user.get_username()} may not edit {spec.client} contracts"
             )
-        proposal = services.ProposeFromCode(request.user, spec.client, spec.name,
-                                            major=serializer.validated_data["major"],
-                                            remaps=serializer.validated_data["remaps"])  # fmt: skip
+        proposal = services.ProposeFromCode(
+            request.user,
+            spec.client,
+            spec.name,
+            major=serializer.validated_data["major"],
+            remaps=serializer.validated_data["remaps"],
+        )
         with declared_by({spec.key: spec}):
             version = proposal.execute()
         fresh = (
