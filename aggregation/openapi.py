@@ -16,42 +16,34 @@ from aggregation.surfaces import MAX_BATCH_IDS, Surface
 from contract_core.shapes import OPEN_SCHEMA_PROMISE, to_json_schema
 from contracts.serving import ServingContract, Snapshot
 
+_PRODUCT_ID_SCHEMA = {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern}
+_PRODUCT_ID_PARAMETER = {
+    "name": "productId",
+    "in": "path",
+    "required": True,
+    "schema": _PRODUCT_ID_SCHEMA,
+}
+_IDS_PARAMETER = {
+    "name": "ids",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": False,
+    "description": f"Comma-separated product ids, at most {MAX_BATCH_IDS}.",
+    "schema": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_BATCH_IDS,
+        "items": _PRODUCT_ID_SCHEMA,
+    },
+}
+
 # URL path (after /{client}/v{major}/) and parameters of each surface.
 ROUTES: tuple[tuple[Surface, str, tuple[dict, ...]], ...] = (
     (surfaces.MOBILE_HOME, "home", ()),
     (surfaces.WEB_DASHBOARD, "dashboard", ()),
-    (
-        surfaces.PARTNER_PRODUCT,
-        "products/{productId}",
-        (
-            {
-                "name": "productId",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern},
-            },
-        ),
-    ),
-    (
-        surfaces.PARTNER_PRODUCTS,
-        "products",
-        (
-            {
-                "name": "ids",
-                "in": "query",
-                "required": True,
-                "style": "form",
-                "explode": False,
-                "description": f"Comma-separated product ids, at most {MAX_BATCH_IDS}.",
-                "schema": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_BATCH_IDS,
-                    "items": {"type": "string", "pattern": surfaces.PRODUCT_ID.pattern},
-                },
-            },
-        ),
-    ),
+    (surfaces.PARTNER_PRODUCT, "products/{productId}", (_PRODUCT_ID_PARAMETER,)),
+    (surfaces.PARTNER_PRODUCTS, "products", (_IDS_PARAMETER,)),
 )
 
 ERROR_SCHEMA = {

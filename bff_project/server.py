@@ -17,11 +17,9 @@ def uvicorn_command(
     trusted for ``X-Forwarded-*`` come from ``FORWARDED_ALLOW_IPS``, which uvicorn reads
     itself (default ``127.0.0.1``).
     """
-    return [
-        sys.executable, "-m", "uvicorn", app,
-        "--host", host, "--port", str(port), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools",
-        "--no-access-log", "--log-level", "warning",
-        # Say nothing about the server software (SECURITY.md).
-        "--no-server-header",
-    ]  # fmt: skip
+    listen = ["--host", host, "--port", str(port), "--workers", str(workers)]
+    fast = ["--loop", "uvloop", "--http", "httptools"]
+    quiet = ["--no-access-log", "--log-level", "warning"]
+    # Say nothing about the server software (SECURITY.md).
+    anonymous = ["--no-server-header"]
+    return [sys.executable, "-m", "uvicorn", app, *listen, *fast, *quiet, *anonymous]

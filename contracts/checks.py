@@ -11,8 +11,12 @@ E003 = "contracts.E003"  # a rule names a field the code's source schema no long
 E004 = "contracts.E004"  # the registry could not be read
 E005 = "contracts.E005"  # a live contract's endpoint is gone from the code
 
-_IDS = {"shape_changed": E001, "no_registry_entry": E002, "rule_not_in_code": E003,
-        "endpoint_not_in_code": E005}  # fmt: skip
+_IDS = {
+    "shape_changed": E001,
+    "no_registry_entry": E002,
+    "rule_not_in_code": E003,
+    "endpoint_not_in_code": E005,
+}
 
 
 @register("contracts", deploy=True)
@@ -23,11 +27,13 @@ def check_contracts_servable(app_configs=None, databases=None, **kwargs) -> list
     try:
         findings = evaluate()
     except DatabaseError as exc:
-        return [Error(
-            f"the contract registry could not be read ({type(exc).__name__}: {exc})",
-            hint="Run 'python manage.py migrate' and check DATABASE_URL.",
-            id=E004,
-        )]  # fmt: skip
+        return [
+            Error(
+                f"the contract registry could not be read ({type(exc).__name__}: {exc})",
+                hint="Run 'python manage.py migrate' and check DATABASE_URL.",
+                id=E004,
+            )
+        ]
     return [
         Error(
             f"{finding.label}: {finding.message}",

@@ -35,9 +35,20 @@ def _rules(section: str, *paths: str) -> tuple[Rule, ...]:
 
 
 _PARTNER_PRODUCT_FIELDS = (
-    "productId", "sku", "title", "description", "brand", "category", "priceCents",
-    "priceFormatted", "currency", "thumbnailUrl", "imageUrls", "rating", "inStock",
-)  # fmt: skip
+    "productId",
+    "sku",
+    "title",
+    "description",
+    "brand",
+    "category",
+    "priceCents",
+    "priceFormatted",
+    "currency",
+    "thumbnailUrl",
+    "imageUrls",
+    "rating",
+    "inStock",
+)
 
 ENDPOINTS = (
     DemoEndpoint(

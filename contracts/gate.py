@@ -220,6 +220,7 @@ def judge(spec: EndpointSpec, choice: Choice, *, next_major: int) -> Finding | N
     kept, dropped = split_rules(spec, newest.version.rules)
     changes = diff(newest.version.shape, build_shape(spec, kept))
     remaps = replacements(spec, kept, dropped, newest.version.shape)
+    gone = f"a rule of {label} names a field this code's source schema no longer provides"
     return Finding(
         *key,
         kind=RULE_NOT_IN_CODE,
@@ -227,10 +228,7 @@ def judge(spec: EndpointSpec, choice: Choice, *, next_major: int) -> Finding | N
         changes=tuple(changes),
         remaps=remaps,
         next_major=next_major,
-        message=(
-            f"a rule of {label} names a field this code's source schema no "
-            f"longer provides: {newest.error}{also}"
-        ),
+        message=f"{gone}: {newest.error}{also}",
     )
 
 
@@ -253,7 +251,7 @@ def replacements(
 ) -> tuple[tuple[str, str], ...]:
     """A remap for every dropped rule, or none at all.
 
-    A field can feed a vanished one when ``contract_core.remaps`` finds it compatible (same
+    A field can feed a vanished one when ``contracts.remaps`` finds it compatible (same
     parent, unused, nothing breaking at the output) and its name shares a word with the
     vanished name (``avatarUrl`` and ``profileImageUrl`` share "url") or is spelled much
     like it. The code does not say which of its fields are new, so the name is what tells
@@ -311,17 +309,8 @@ def evaluate() -> list[Finding]:
         endpoint = endpoints.get((client, name))
         majors = live_majors(endpoint) if endpoint is not None else []
         if not majors:
-            findings.append(
-                Finding(
-                    client,
-                    name,
-                    None,
-                    kind=NO_REGISTRY_ENTRY,
-                    message=(
-                        "this code serves an endpoint with no approved contract in the registry"
-                    ),
-                )
-            )
+            message = "this code serves an endpoint with no approved contract in the registry"
+            findings.append(Finding(client, name, None, kind=NO_REGISTRY_ENTRY, message=message))
             continue
         next_major = max(m.number for m in endpoint.majors.all()) + 1
         choices = [choice_for(spec, major) for major in majors]
@@ -339,13 +328,9 @@ def evaluate() -> list[Finding]:
         if (client, name) in declared:
             continue
         for major in live_majors(endpoint):
-            findings.append(
-                Finding(
-                    client,
-                    name,
-                    major.number,
-                    kind=ENDPOINT_NOT_IN_CODE,
-                    message="this code no longer declares the endpoint of a live contract",
-                )
+            message = "this code no longer declares the endpoint of a live contract"
+            finding = Finding(
+                client, name, major.number, kind=ENDPOINT_NOT_IN_CODE, message=message
             )
+            findings.append(finding)
     return findings

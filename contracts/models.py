@@ -210,17 +210,33 @@ WORKFLOW: dict[str, Transition] = {
 }
 
 
-class ContractVersionQuerySet(models.QuerySet):
-    # Bulk operations skip save() and delete(); they must not become a way around the rule.
+class FrozenGuardedQuerySet(models.QuerySet):
+    """Refuses bulk updates and deletes that would touch an approved (or retired) version.
+
+    Bulk operations skip save() and delete(); they must not become a way around the rule.
+    Subclasses name the lookup to the version's status (``status_field``) and the rows
+    (``what``, for the message).
+    """
+
+    status_field: str
+    what: str
+
+    def _refuse_if_frozen(self, verb: str) -> None:
+        if self.filter(**{f"{self.status_field}__in": FROZEN_STATUSES}).exists():
+            raise ImmutableVersionError(f"{self.what} cannot be {verb}")
+
     def update(self, **kwargs):
-        if self.filter(status__in=FROZEN_STATUSES).exists():
-            raise ImmutableVersionError("approved contract versions cannot be changed")
+        self._refuse_if_frozen("changed")
         return super().update(**kwargs)
 
     def delete(self):
-        if self.filter(status__in=FROZEN_STATUSES).exists():
-            raise ImmutableVersionError("approved contract versions cannot be deleted")
+        self._refuse_if_frozen("deleted")
         return super().delete()
+
+
+class ContractVersionQuerySet(FrozenGuardedQuerySet):
+    status_field = "status"
+    what = "approved contract versions"
 
 
 class ContractVersion(models.Model):
@@ -335,16 +351,9 @@ class ReviewQueue(ContractVersion):
         verbose_name_plural = "versions awaiting review"
 
 
-class FieldRuleQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        if self.filter(version__status__in=FROZEN_STATUSES).exists():
-            raise ImmutableVersionError("rules of approved contract versions cannot be changed")
-        return super().update(**kwargs)
-
-    def delete(self):
-        if self.filter(version__status__in=FROZEN_STATUSES).exists():
-            raise ImmutableVersionError("rules of approved contract versions cannot be deleted")
-        return super().delete()
+class FieldRuleQuerySet(FrozenGuardedQuerySet):
+    status_field = "version__status"
+    what = "rules of approved contract versions"
 
     def bulk_create(self, objs, *args, **kwargs):
         version_ids = {obj.version_id for obj in objs}
@@ -421,6 +430,12 @@ class ProposalStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "withdrawn"
 
 
+class LifecycleProposalQuerySet(models.QuerySet):
+    def pending(self, kind: str, **target) -> LifecycleProposalQuerySet:
+        """The pending proposals of ``kind`` for ``target`` (a ``version=`` or a ``major=``)."""
+        return self.filter(kind=kind, status=ProposalStatus.PENDING, **target)
+
+
 class LifecycleProposal(models.Model):
     """A proposed change to what a major serves (retire a version, deprecate or sunset a
     major), applied only when a release manager other than the proposer confirms it."""
@@ -450,6 +465,8 @@ class LifecycleProposal(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
+
+    objects = LifecycleProposalQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -362,22 +362,7 @@ class CreateDraft(Action):
             rules = rules_of(based_on)
         else:
             rules = []
-        spec = spec_for(self.endpoint)
-        bulk_create_with_history(
-            [
-                FieldRule(
-                    version=version,
-                    section=rule.section,
-                    source_path=rule.source,
-                    output_name=rule.output_path,
-                    json_type=json_type_of(spec, rule),
-                    position=position,
-                )
-                for position, rule in enumerate(rules)
-            ],
-            FieldRule,
-            default_user=self.user,
-        )
+        _add_rules(version, spec_for(self.endpoint), rules, user=self.user)
         return version
 
 
@@ -386,6 +371,32 @@ def json_type_of(spec: EndpointSpec, rule: Rule) -> str:
         return rule_json_type(spec, rule)
     except RuleError:
         return ""
+
+
+def _add_rules(
+    version: ContractVersion,
+    spec: EndpointSpec,
+    rules: Iterable[Rule],
+    *,
+    user: AbstractBaseUser,
+    start: int = 0,
+) -> None:
+    """Store ``rules`` as the version's field rules, numbered from ``start``, with history."""
+    bulk_create_with_history(
+        [
+            FieldRule(
+                version=version,
+                section=rule.section,
+                source_path=rule.source,
+                output_name=rule.output_path,
+                json_type=json_type_of(spec, rule),
+                position=start + offset,
+            )
+            for offset, rule in enumerate(rules)
+        ],
+        FieldRule,
+        default_user=user,
+    )
 
 
 class SubmitForReview(VersionAction):
@@ -517,17 +528,27 @@ class Approve(VersionAction):
         return version
 
 
-class Reject(VersionAction):
-    """A release manager sends a submitted version back, with a reason."""
+class CommentedReview(VersionAction):
+    """A review step that must say why: ``step`` is checked, and the comment is required."""
+
+    step: str
+    missing_comment: str
 
     def __init__(self, user: AbstractBaseUser, version: ContractVersion, *, comment: str) -> None:
         super().__init__(user, version)
         self.comment = comment.strip()
 
     def check(self) -> None:
-        require_step(self.user, self.version, "reject")
+        require_step(self.user, self.version, self.step)
         if not self.comment:
-            raise ActionError("say why the version is rejected")
+            raise ActionError(self.missing_comment)
+
+
+class Reject(CommentedReview):
+    """A release manager sends a submitted version back, with a reason."""
+
+    step = "reject"
+    missing_comment = "say why the version is rejected"
 
     def _perform(self) -> ContractVersion:
         version = self.version
@@ -565,17 +586,11 @@ class Withdraw(VersionAction):
         return self.version
 
 
-class RequestChanges(VersionAction):
+class RequestChanges(CommentedReview):
     """A release manager sends a submission back to its team as a draft, with a comment."""
 
-    def __init__(self, user: AbstractBaseUser, version: ContractVersion, *, comment: str) -> None:
-        super().__init__(user, version)
-        self.comment = comment.strip()
-
-    def check(self) -> None:
-        require_step(self.user, self.version, "request_changes")
-        if not self.comment:
-            raise ActionError("say which changes you request")
+    step = "request_changes"
+    missing_comment = "say which changes you request"
 
     def _perform(self) -> ContractVersion:
         version = self.version
@@ -618,22 +633,7 @@ class UpdateFromBase(VersionAction):
         version._change_reason = f"updated from {self._base.label}"
         version.save()
         spec = spec_for(version.major.endpoint)
-        start = version.rules.count()
-        bulk_create_with_history(
-            [
-                FieldRule(
-                    version=version,
-                    section=rule.section,
-                    source_path=rule.source,
-                    output_name=rule.output_path,
-                    json_type=json_type_of(spec, rule),
-                    position=start + offset,
-                )
-                for offset, rule in enumerate(gained)
-            ],
-            FieldRule,
-            default_user=self.user,
-        )
+        _add_rules(version, spec, gained, user=self.user, start=version.rules.count())
         return version
 
 
@@ -716,6 +716,20 @@ def validate_sunset(sunset_at: datetime, now: datetime) -> None:
         )
 
 
+def _refuse_if_pending(kind: str, message: str, **target) -> None:
+    """One pending proposal of a kind per version or major: a second one is refused."""
+    if LifecycleProposal.objects.pending(kind, **target).exists():
+        raise ActionError(message)
+
+
+def _record_proposal(proposer: AbstractBaseUser, **fields) -> LifecycleProposal:
+    """Save a pending lifecycle proposal, its history recorded under the proposer."""
+    proposal = LifecycleProposal(proposer=proposer, **fields)
+    proposal._history_user = proposer
+    proposal.save()
+    return proposal
+
+
 class ProposeRetirement(VersionAction):
     """A release manager proposes retiring an approved version; another one confirms."""
 
@@ -725,23 +739,18 @@ class ProposeRetirement(VersionAction):
 
     def check(self) -> None:
         require_step(self.user, self.version, "propose_retirement")
-        if LifecycleProposal.objects.filter(
-            version=self.version, kind=ProposalKind.RETIRE_VERSION, status=ProposalStatus.PENDING
-        ).exists():
-            raise ActionError(f"retiring {self.version.label} is already proposed")
+        already = f"retiring {self.version.label} is already proposed"
+        _refuse_if_pending(ProposalKind.RETIRE_VERSION, already, version=self.version)
 
     def _perform(self) -> LifecycleProposal:
-        proposal = LifecycleProposal(
+        return _record_proposal(
+            self.user,
             kind=ProposalKind.RETIRE_VERSION,
             major=self.version.major,
             version=self.version,
             effect=retirement_effect(self.version),
             reason=self.reason,
-            proposer=self.user,
         )
-        proposal._history_user = self.user
-        proposal.save()
-        return proposal
 
 
 class ProposeDeprecation(Action):
@@ -764,23 +773,18 @@ class ProposeDeprecation(Action):
         if not is_release_manager(self.user):
             raise ActionError("only release managers deprecate major versions")
         check_deprecation(self.major, self.sunset_at, self.clock())
-        if LifecycleProposal.objects.filter(
-            major=self.major, kind=ProposalKind.DEPRECATE_MAJOR, status=ProposalStatus.PENDING
-        ).exists():
-            raise ActionError(f"a deprecation of {self.major.label} already waits for review")
+        already = f"a deprecation of {self.major.label} already waits for review"
+        _refuse_if_pending(ProposalKind.DEPRECATE_MAJOR, already, major=self.major)
 
     def _perform(self) -> LifecycleProposal:
-        proposal = LifecycleProposal(
+        return _record_proposal(
+            self.user,
             kind=ProposalKind.DEPRECATE_MAJOR,
             major=self.major,
             sunset_at=self.sunset_at,
             effect=deprecation_effect(self.major, self.sunset_at),
             reason=self.reason,
-            proposer=self.user,
         )
-        proposal._history_user = self.user
-        proposal.save()
-        return proposal
 
 
 def check_deprecation(major: MajorVersion, sunset_at: datetime, now: datetime) -> None:

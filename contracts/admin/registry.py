@@ -19,7 +19,6 @@ from contracts.models import (
     Endpoint,
     LifecycleProposal,
     ProposalKind,
-    ProposalStatus,
     Status,
 )
 
@@ -61,18 +60,22 @@ class EndpointAdmin(RegistryAdmin):
     @admin.display(description="versions")
     def versions_link(self, obj: Endpoint) -> str:
         url = reverse("admin:contracts_contractversion_changelist")
-        return format_html('<a href="{}?major__endpoint__id__exact={}">{}</a>', url, obj.pk,
-                           "versions")  # fmt: skip
+        return format_html(
+            '<a href="{}?major__endpoint__id__exact={}">{}</a>', url, obj.pk, "versions"
+        )
 
     @admin.display(description="versions and traffic")
     def versions_and_traffic(self, obj: Endpoint) -> str:
         if obj.pk is None:
             return "-"
         parts = [
-            format_html('<p><a href="{}?major__endpoint__id__exact={}" id="endpoint-versions">{}'
-                        "</a></p>", reverse("admin:contracts_contractversion_changelist"),
-                        obj.pk, "All versions of this endpoint")
-        ]  # fmt: skip
+            format_html(
+                '<p><a href="{}?major__endpoint__id__exact={}" id="endpoint-versions">{}</a></p>',
+                reverse("admin:contracts_contractversion_changelist"),
+                obj.pk,
+                "All versions of this endpoint",
+            )
+        ]
         for major in obj.majors.exclude(number=None).order_by("number"):
             versions = major.versions.filter(status__in=(Status.APPROVED, Status.RETIRED))
             links = format_html_join(
@@ -138,8 +141,8 @@ class MajorVersionAdmin(RegistryAdmin):
         major = get_object_or_404(self.get_queryset(request), pk=pk)
         if not services.is_release_manager(request.user):
             raise PermissionDenied("Only release managers deprecate major versions.")
-        pending = LifecycleProposal.objects.filter(
-            major=major, kind=ProposalKind.DEPRECATE_MAJOR, status=ProposalStatus.PENDING
+        pending = LifecycleProposal.objects.pending(
+            ProposalKind.DEPRECATE_MAJOR, major=major
         ).first()
         form = DeprecateForm(request.POST if request.POST.get("step") == "propose" else None)
 
@@ -153,18 +156,28 @@ class MajorVersionAdmin(RegistryAdmin):
         if request.method == "POST" and lifecycle_post(self, request, pending, propose):
             return HttpResponseRedirect(request.path)
         total, _ = services.major_usage(major)
-        effect = pending.effect if pending else (
-            f"{major.label} responses will carry Deprecation and Sunset headers; after the "
-            "sunset its URLs answer 410 (the exact effect is shown once proposed)"
-        )  # fmt: skip
+        if pending:
+            effect = pending.effect
+        else:
+            effect = (
+                f"{major.label} responses will carry Deprecation and Sunset headers; after the "
+                "sunset its URLs answer 410 (the exact effect is shown once proposed)"
+            )
         context = lifecycle_context(
-            self, request, title=f"Deprecate {major}", subject=major.label, effect=effect,
-            usage=usage_table(major), warning=in_use_warning(total, major.label),
-            pending=pending, can_propose=pending is None, form=form,
+            self,
+            request,
+            title=f"Deprecate {major}",
+            subject=major.label,
+            effect=effect,
+            usage=usage_table(major),
+            warning=in_use_warning(total, major.label),
+            pending=pending,
+            can_propose=pending is None,
+            form=form,
             proposals=major.proposals.filter(kind=ProposalKind.DEPRECATE_MAJOR),
             propose_label="Propose deprecation",
             back=reverse("admin:contracts_majorversion_change", args=[pk]),
-        )  # fmt: skip
+        )
         return TemplateResponse(request, "admin/contracts/lifecycle.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

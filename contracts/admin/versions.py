@@ -427,20 +427,15 @@ class ContractVersionAdmin(RegistryAdmin):
         version = self._visible(request, pk)
         if not services.is_release_manager(request.user):
             raise PermissionDenied("Only release managers retire contract versions.")
-        pending = LifecycleProposal.objects.filter(
-            version=version, kind=ProposalKind.RETIRE_VERSION, status=ProposalStatus.PENDING
+        pending = LifecycleProposal.objects.pending(
+            ProposalKind.RETIRE_VERSION, version=version
         ).first()
-        if request.method == "POST":
-            done = lifecycle_post(
-                self,
-                request,
-                pending,
-                lambda reason: services.ProposeRetirement(
-                    request.user, version, reason=reason
-                ).execute(),
-            )
-            if done:
-                return HttpResponseRedirect(request.path)
+
+        def propose(reason: str):
+            return services.ProposeRetirement(request.user, version, reason=reason).execute()
+
+        if request.method == "POST" and lifecycle_post(self, request, pending, propose):
+            return HttpResponseRedirect(request.path)
         major = version.major
         _, per_minor = services.major_usage(major)
         warning = in_use_warning(per_minor.get(version.minor, Usage()), version.label)

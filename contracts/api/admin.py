@@ -40,8 +40,16 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
-    list_display = ["name", "prefix", "user", "scope_list", "client", "state", "expires_at",
-                    "last_used_at"]  # fmt: skip
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "scope_list",
+        "client",
+        "state",
+        "expires_at",
+        "last_used_at",
+    ]
     list_filter = ["client"]
     search_fields = ["name", "prefix", "user__username"]
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
@@ -78,8 +86,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
         secret = getattr(request, "_registry_token_secret", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "token": obj, "secret": secret,
-                   "title": "Copy the new token", "opts": self.opts}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "token": obj,
+            "secret": secret,
+            "title": "Copy the new token",
+            "opts": self.opts,
+        }
         response = TemplateResponse(request, "admin/contracts/apitoken/created.html", context)
         response["Cache-Control"] = "no-store"
         return response
@@ -97,9 +110,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class WebhookForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(
-        choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        choices=WebhookEvent.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
         help_text="None ticked: every event.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = Webhook
@@ -141,8 +156,17 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     list_display = ["created_at", "webhook", "event", "status", "attempts", "response_status"]
     list_filter = ["status", "event", "webhook"]
-    readonly_fields = ["webhook", "event", "payload", "status", "attempts", "response_status",
-                       "last_error", "created_at", "finished_at"]  # fmt: skip
+    readonly_fields = [
+        "webhook",
+        "event",
+        "payload",
+        "status",
+        "attempts",
+        "response_status",
+        "last_error",
+        "created_at",
+        "finished_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False

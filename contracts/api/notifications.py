@@ -105,20 +105,28 @@ class Dispatcher:
                     break
                 if delivery.attempts < webhook.max_attempts:
                     delivery.save(update_fields=["attempts", "response_status", "last_error"])
-                    self.sleep(min(MAX_BACKOFF_SECONDS,
-                                   BACKOFF_SECONDS * 2 ** (delivery.attempts - 1)))  # fmt: skip
+                    self.sleep(
+                        min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (delivery.attempts - 1))
+                    )
         if delivery.status == DeliveryStatus.PENDING:
             delivery.status = DeliveryStatus.FAILED
         delivery.finished_at = timezone.now()
         delivery.save()
         if delivery.status == DeliveryStatus.FAILED:
-            logger.warning("webhook delivery failed", extra={
-                "webhook": webhook.name, "event": delivery.event,
-                "attempts": delivery.attempts, "error": delivery.last_error})  # fmt: skip
+            logger.warning(
+                "webhook delivery failed",
+                extra={
+                    "webhook": webhook.name,
+                    "event": delivery.event,
+                    "attempts": delivery.attempts,
+                    "error": delivery.last_error,
+                },
+            )
         return delivery
 
-    def _attempt(self, client: httpx.Client, url: str, body: bytes, headers: dict,
-                 delivery: WebhookDelivery) -> bool:  # fmt: skip
+    def _attempt(
+        self, client: httpx.Client, url: str, body: bytes, headers: dict, delivery: WebhookDelivery
+    ) -> bool:
         """One post; True when it is worth trying again."""
         try:
             response = client.post(url, content=body, headers=headers)
@@ -151,8 +159,9 @@ def payload(event: str, text: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"text": text, "event": event, "sentAt": timezone.now().isoformat(), **details}
 
 
-def announce(event: str, client: str, text: str, details: dict[str, Any],
-             email: dict[str, Any] | None = None) -> list[int]:  # fmt: skip
+def announce(
+    event: str, client: str, text: str, details: dict[str, Any], email: dict[str, Any] | None = None
+) -> list[int]:
     """Record a delivery per interested webhook and post them all after commit."""
     body = payload(event, text, details)
     ids = [
@@ -241,9 +250,17 @@ def _major_event(sender, major, history_instance) -> None:
     endpoint = major.endpoint
     who = getattr(history_instance.history_user, "username", None) or "someone"
     sunset = major.sunset_at.isoformat() if major.sunset_at else None
-    text = (f"{endpoint.client.name}/{endpoint.name} v{major.number}: {who} deprecated it"
-            + (f", sunset {sunset}" if sunset else ""))  # fmt: skip
-    announce(WebhookEvent.DEPRECATED, endpoint.client.name, text, {
-        "client": endpoint.client.name, "endpoint": endpoint.name, "major": major.number,
-        "by": who, "sunsetAt": sunset,
-    })  # fmt: skip
+    until = f", sunset {sunset}" if sunset else ""
+    text = f"{endpoint.client.name}/{endpoint.name} v{major.number}: {who} deprecated it{until}"
+    announce(
+        WebhookEvent.DEPRECATED,
+        endpoint.client.name,
+        text,
+        {
+            "client": endpoint.client.name,
+            "endpoint": endpoint.name,
+            "major": major.number,
+            "by": who,
+            "sunsetAt": sunset,
+        },
+    )

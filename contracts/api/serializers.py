@@ -219,8 +219,16 @@ class MajorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MajorVersion
-        fields = ["id", "client", "endpoint", "number", "lifecycle", "deprecatedAt", "sunsetAt",
-                  "latestApproved"]  # fmt: skip
+        fields = [
+            "id",
+            "client",
+            "endpoint",
+            "number",
+            "lifecycle",
+            "deprecatedAt",
+            "sunsetAt",
+            "latestApproved",
+        ]
 
     def get_lifecycle(self, major: MajorVersion) -> str:
         from django.utils import timezone
@@ -266,9 +274,24 @@ class VersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ContractVersion
-        fields = ["id", "client", "endpoint", "major", "minor", "version", "label", "status",
-                  "author", "approver", "changeSummary", "reviewComment", "fingerprint",
-                  "createdAt", "submittedAt", "reviewedAt"]  # fmt: skip
+        fields = [
+            "id",
+            "client",
+            "endpoint",
+            "major",
+            "minor",
+            "version",
+            "label",
+            "status",
+            "author",
+            "approver",
+            "changeSummary",
+            "reviewComment",
+            "fingerprint",
+            "createdAt",
+            "submittedAt",
+            "reviewedAt",
+        ]
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_approver(self, version: ContractVersion) -> str | None:

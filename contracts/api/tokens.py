@@ -45,8 +45,15 @@ def issue(
     if expires_at is not None and expires_at <= timezone.now():
         raise TokenError("the expiry is in the past")
     secret = ApiToken.new_secret()
-    token = ApiToken(user=user, name=name, scopes=parse_scopes(scopes), client=restricted,
-                     expires_at=expires_at, rate=rate, created_by=created_by)  # fmt: skip
+    token = ApiToken(
+        user=user,
+        name=name,
+        scopes=parse_scopes(scopes),
+        client=restricted,
+        expires_at=expires_at,
+        rate=rate,
+        created_by=created_by,
+    )
     token.set_secret(secret)
     token.save()
     return token, secret

@@ -71,9 +71,15 @@ class RegistryAPI:
         return queryset if client is None else queryset.filter(**{path: client})
 
 
-def _filters(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.query_params)
+def _validated(serializer_class, data):
+    """The serializer over ``data``, valid (or a 400 naming the fields at fault)."""
+    serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
+    return serializer
+
+
+def _filters(serializer_class, request) -> dict:
+    serializer = _validated(serializer_class, request.query_params)
     return {k: v for k, v in serializer.validated_data.items() if v not in (None, "")}
 
 
@@ -259,9 +265,7 @@ class VersionViewSet(RegistryAPI, viewsets.ReadOnlyModelViewSet):
         return self._detail(version)
 
     def _review_body(self, serializer_class) -> dict:
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return _validated(serializer_class, self.request.data).validated_data
 
     def _may_review(self, version: ContractVersion, verb: str) -> None:
         if not services.is_release_manager(self.request.user):
@@ -283,8 +287,7 @@ class CheckView(RegistryAPI, APIView):
         responses={200: s.CheckResultSerializer},
     )
     def post(self, request):
-        serializer = s.CheckSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = _validated(s.CheckSerializer, request.data)
         with declared_by(serializer.specs()):
             findings = evaluate()
         client = client_restriction(request)
@@ -304,8 +307,7 @@ class ProposalView(RegistryAPI, APIView):
         responses={201: s.ProposalResultSerializer},
     )
     def post(self, request):
-        serializer = s.ProposeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = _validated(s.ProposeSerializer, request.data)
         spec = serializer.spec()
         restricted = client_restriction(request)
         if restricted is not None and restricted != spec.client:

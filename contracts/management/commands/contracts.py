@@ -74,13 +74,19 @@ class Command(BaseCommand):
             if action == "check":
                 self.check_contracts(options["format"], remote)
             elif action == "propose":
-                self.propose(options["client"], options["endpoint"], options["major"],
-                             options["remap"], remote)  # fmt: skip
+                self.propose(
+                    options["client"],
+                    options["endpoint"],
+                    options["major"],
+                    options["remap"],
+                    remote,
+                )
             elif options["usage"]:
                 self.export_usage()
             else:
-                self.export(options["out"], include_retired=options["include_retired"],
-                            remote=remote)  # fmt: skip
+                self.export(
+                    options["out"], include_retired=options["include_retired"], remote=remote
+                )
         except RemoteError as exc:
             raise CommandError(str(exc)) from None
 
@@ -100,8 +106,10 @@ class Command(BaseCommand):
         else:
             for finding in findings:
                 self._print_finding(finding)
-            self.stdout.write(f"contracts check: {len(findings)} contract(s) cannot be served; "
-                              "the deploy is blocked.")  # fmt: skip
+            self.stdout.write(
+                f"contracts check: {len(findings)} contract(s) cannot be served; "
+                "the deploy is blocked."
+            )
         if findings:
             sys.exit(1)
 
@@ -110,8 +118,9 @@ class Command(BaseCommand):
         if finding.closest:
             self.stdout.write(f"  compared with the approved v{finding.closest}:")
         for change in finding.changes:
-            self.stdout.write(f"    {change.compatibility:<9} {change.path}: {change.detail} "
-                              f"[{change.kind}]")  # fmt: skip
+            self.stdout.write(
+                f"    {change.compatibility:<9} {change.path}: {change.detail} [{change.kind}]"
+            )
         for old, new in finding.remaps:
             self.stdout.write(f"  the code now declares {new!r}, which can feed {old}'s output")
         if finding.propose_command:
@@ -121,8 +130,14 @@ class Command(BaseCommand):
 
     # -- propose
 
-    def propose(self, client: str, endpoint: str, major: int | None, remaps: list[str],
-                remote: RegistryClient | None = None) -> None:  # fmt: skip
+    def propose(
+        self,
+        client: str,
+        endpoint: str,
+        major: int | None,
+        remaps: list[str],
+        remote: RegistryClient | None = None,
+    ) -> None:
         try:
             parsed = services.parse_remaps(remaps)
         except services.ActionError as exc:
@@ -133,28 +148,48 @@ class Command(BaseCommand):
                 raise CommandError(f"this code declares no endpoint {client}/{endpoint}")
             result = remote.propose(spec, major, remaps)
             version = result["version"]
-            self._print_proposal(client, endpoint, result["dropped"],
-                                 [(c["compatibility"], c["path"], c["detail"], c["kind"])
-                                  for c in result["changes"]],
-                                 label=f"v{version['major']}" if version["major"] else "new major",
-                                 pk=version["id"],
-                                 submitted=version["status"] == Status.SUBMITTED)  # fmt: skip
+            changes = [
+                (c["compatibility"], c["path"], c["detail"], c["kind"]) for c in result["changes"]
+            ]
+            self._print_proposal(
+                client,
+                endpoint,
+                result["dropped"],
+                changes,
+                label=f"v{version['major']}" if version["major"] else "new major",
+                pk=version["id"],
+                submitted=version["status"] == Status.SUBMITTED,
+            )
             return
-        action = services.ProposeFromCode(services.proposal_author(), client, endpoint,
-                                          major=major, remaps=parsed)  # fmt: skip
+        action = services.ProposeFromCode(
+            services.proposal_author(), client, endpoint, major=major, remaps=parsed
+        )
         try:
             version = action.execute()
         except services.ActionError as exc:
             raise CommandError(str(exc)) from None
-        self._print_proposal(client, endpoint, action.dropped,
-                             [(str(c.compatibility), c.path, c.detail, c.kind)
-                              for c in action.changes],
-                             label=version.major.label, pk=version.pk,
-                             submitted=version.status == Status.SUBMITTED)  # fmt: skip
+        changes = [(str(c.compatibility), c.path, c.detail, c.kind) for c in action.changes]
+        self._print_proposal(
+            client,
+            endpoint,
+            action.dropped,
+            changes,
+            label=version.major.label,
+            pk=version.pk,
+            submitted=version.status == Status.SUBMITTED,
+        )
 
-    def _print_proposal(self, client: str, endpoint: str, dropped: list[str],
-                        changes: list[tuple[str, str, str, str]], *, label: str, pk: int,
-                        submitted: bool) -> None:  # fmt: skip
+    def _print_proposal(
+        self,
+        client: str,
+        endpoint: str,
+        dropped: list[str],
+        changes: list[tuple[str, str, str, str]],
+        *,
+        label: str,
+        pk: int,
+        submitted: bool,
+    ) -> None:
         for line in dropped:
             self.stdout.write(f"dropped rule {line}")
         for compatibility, path, detail, kind in changes:
@@ -186,8 +221,9 @@ class Command(BaseCommand):
             }
         self.stdout.write(json.dumps(document, indent=2, sort_keys=True))
 
-    def export(self, out: Path | None, *, include_retired: bool,
-               remote: RegistryClient | None = None) -> None:  # fmt: skip
+    def export(
+        self, out: Path | None, *, include_retired: bool, remote: RegistryClient | None = None
+    ) -> None:
         if remote is not None:
             document = remote.export(include_retired=include_retired)
         else:

@@ -56,8 +56,17 @@ class Command(BaseCommand):
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, action)(**options)
 
-    def create(self, *, user: str, scopes: str, client: str | None, expires: str | None,
-               name: str | None, rate: str, **options) -> None:  # fmt: skip
+    def create(
+        self,
+        *,
+        user: str,
+        scopes: str,
+        client: str | None,
+        expires: str | None,
+        name: str | None,
+        rate: str,
+        **options,
+    ) -> None:
         owner = get_user_model().objects.filter(username=user).first()
         if owner is None:
             raise CommandError(f"no user {user!r}: create the person's or pipeline's account first")
@@ -65,15 +74,21 @@ class Command(BaseCommand):
             raise CommandError(f"--rate must look like 60/min, got {rate!r}")
         try:
             token, secret = tokens.issue(
-                owner, name=name or f"{user} ({scopes})", scopes=scopes.split(","), client=client,
-                expires_at=parse_expiry(expires) if expires else None, rate=rate,
-            )  # fmt: skip
+                owner,
+                name=name or f"{user} ({scopes})",
+                scopes=scopes.split(","),
+                client=client,
+                expires_at=parse_expiry(expires) if expires else None,
+                rate=rate,
+            )
         except tokens.TokenError as exc:
             raise CommandError(str(exc)) from None
         restriction = f", client {client}" if client else ""
         expiry = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
-        self.stdout.write(f"created token #{token.pk} for {user} (scopes {','.join(token.scopes)}"
-                          f"{restriction}{expiry}); it is shown only once:")  # fmt: skip
+        self.stdout.write(
+            f"created token #{token.pk} for {user} (scopes {','.join(token.scopes)}"
+            f"{restriction}{expiry}); it is shown only once:"
+        )
         self.stdout.write(secret)
 
     def revoke(self, *, token: str, **options) -> None:
