@@ -97,7 +97,9 @@ async def _call(dependency: Dependency, context: CallContext, done: Mapping[str,
             # the circuit breaker instead of being a cancellation without a verdict.
             async with asyncio.timeout(timeout + TIMEOUT_GRACE_SECONDS):
                 # The dependency's own limit reaches the calls it makes through the context.
-                return await dependency.fetch(replace(context, timeout=timeout), done)
+                if timeout != context.timeout:
+                    context = replace(context, timeout=timeout)
+                return await dependency.fetch(context, done)
         except TimeoutError:
             raise DownstreamTimeout(dependency.name, f"no answer within {timeout:.3f}s") from None
     except DownstreamError as exc:
