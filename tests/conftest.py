@@ -151,7 +151,7 @@ def demo_services():
 # tests start those themselves say so with ``pytestmark = pytest.mark.integration``.
 # ``make test-fast`` runs the unit tier; ``make test`` runs all three.
 INTEGRATION_FIXTURES = frozenset(
-    {"db", "transactional_db", "django_db_setup", "demo", "bff", "demo_services",
+    {"db", "transactional_db", "django_db_setup", "demo", "bff", "demo_services", "services",
      "redis_server", "redis_url", "client", "admin_client", "live_server", "tmp_path",
      "tmp_path_factory"}
 )  # fmt: skip
