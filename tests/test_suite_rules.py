@@ -8,6 +8,7 @@ test waiting for another process polls a condition in short steps up to a deadli
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from tests.timing import MAX_SLEEP_SECONDS
@@ -16,8 +17,9 @@ TESTS = Path(__file__).resolve().parent
 CLOCKS = frozenset({"monotonic", "perf_counter", "time", "monotonic_ns", "perf_counter_ns"})
 
 
-def _sources() -> list[Path]:
-    return sorted(TESTS.rglob("*.py"))
+@functools.cache
+def _trees() -> tuple[tuple[Path, ast.Module], ...]:
+    return tuple((path, ast.parse(path.read_text())) for path in sorted(TESTS.rglob("*.py")))
 
 
 def _name(func: ast.expr) -> str | None:
@@ -90,8 +92,8 @@ def stopwatch_asserts(tree: ast.AST) -> list[int]:
 def test_no_test_sleeps_longer_than_half_a_second() -> None:
     found = [
         f"{path.relative_to(TESTS)}:{line}: sleep({seconds})"
-        for path in _sources()
-        for line, seconds in long_sleeps(ast.parse(path.read_text()))
+        for path, tree in _trees()
+        for line, seconds in long_sleeps(tree)
     ]
     assert found == [], "inject a clock or poll a condition instead"
 
@@ -99,8 +101,8 @@ def test_no_test_sleeps_longer_than_half_a_second() -> None:
 def test_no_test_asserts_on_a_stopwatch() -> None:
     found = [
         f"{path.relative_to(TESTS)}:{line}"
-        for path in _sources()
-        for line in stopwatch_asserts(ast.parse(path.read_text()))
+        for path, tree in _trees()
+        for line in stopwatch_asserts(tree)
     ]
     assert found == [], "assert on outcomes, a fake clock, or the latency the product reports"
 
