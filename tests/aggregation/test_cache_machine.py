@@ -107,7 +107,7 @@ class Request:
 OUTCOMES = {
     "ok": lambda n: Computed(orjson.dumps({"n": n})),
     "degraded": lambda n: Computed(orjson.dumps({"n": n}), degraded=("recommendations",)),
-    "not_found": NotFound,  # shared as a negative entry
+    "not_found": lambda n: NotFound(),  # shared as a negative entry
     "unavailable": lambda n: DependencyUnavailable(ErrorCode.USER_PROFILE_UNAVAILABLE, "down"),
     "crash": lambda n: RuntimeError(f"computation {n} crashed"),  # not shared
 }
