@@ -469,11 +469,17 @@ class _Caches:
 def _caches_from_settings() -> _Caches:
     url = bff_settings.REDIS_URL
     store = RedisStore(url, timeout=bff_settings.REDIS_SOCKET_TIMEOUT) if url else DjangoStore()
-    return _Caches(per_user=ResponseCache(store, l1=L1()), shared=ResponseCache(store, l1=L1()))
+    size = bff_settings.CACHE_L1_MAX_ENTRIES
+    return _Caches(
+        per_user=ResponseCache(store, l1=L1(size) if size else None),
+        shared=ResponseCache(store, l1=L1(size) if size else None),
+    )
 
 
 # Built again when the settings change (tests override them).
-_caches = Derived(_caches_from_settings, "REDIS_URL", "REDIS_SOCKET_TIMEOUT")
+_caches = Derived(
+    _caches_from_settings, "REDIS_URL", "REDIS_SOCKET_TIMEOUT", "CACHE_L1_MAX_ENTRIES"
+)
 
 
 def response_cache(scope: str) -> ResponseCache:

@@ -70,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
     "OTEL_TRACES_EXPORTER": None,
     # Schema drift: one log line per field and reason per this many seconds.
     "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS": 60.0,
+    # Response-cache entries each worker holds in front of the store, per cache; 0: none.
+    "CACHE_L1_MAX_ENTRIES": 10_000,
 }
 
 _ABSENT = object()

@@ -110,7 +110,9 @@ def _measure(
         profiler.enable()
         per_hit = uvloop.run(main())
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_ROWS", "35")))
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(
+            os.environ.get("BENCH_SORT", "tottime")
+        ).print_stats(int(os.environ.get("BENCH_ROWS", "35")))
     else:
         per_hit = uvloop.run(main())
     return {"variant": variant, "us_per_hit": per_hit, "statuses": statuses}

@@ -108,6 +108,9 @@ try:
     _drift_log_interval = config.get_float(
         _env, "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS", default=60.0, minimum=0.0
     )
+    # Entries each worker keeps in memory in front of the store (per-user and shared each);
+    # 0: none, every read goes to the store.
+    _l1_entries = config.get_int(_env, "CACHE_L1_MAX_ENTRIES", default=10_000, minimum=0)
     # OpenTelemetry's own variable: spans only when it names an exporter (aggregation/otel.py).
     _otel_exporter = config.otel_exporter(_env)
     # The benchmark's own views (bench/views.py); never on unless a benchmark asks.
@@ -351,4 +354,5 @@ BFF = {
     "COMPRESSION": _compression,
     "OTEL_TRACES_EXPORTER": _otel_exporter,
     "SCHEMA_DRIFT_LOG_INTERVAL_SECONDS": _drift_log_interval,
+    "CACHE_L1_MAX_ENTRIES": _l1_entries,
 }

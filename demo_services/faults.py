@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -137,8 +137,14 @@ class Decision:
 class FaultState:
     """The plan a service currently follows, with the random source it draws from."""
 
-    def __init__(self, rng_factory: Callable[[int | None], random.Random] = random.Random) -> None:
+    def __init__(
+        self,
+        rng_factory: Callable[[int | None], random.Random] = random.Random,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self._rng_factory = rng_factory
+        self._sleep = sleep  # injected by tests, which step time instead of waiting
         self._released = asyncio.Event()
         self.install(NO_FAULTS)
 
@@ -180,7 +186,7 @@ class FaultState:
         plan = self.plan
         decision = self.decide()
         if decision.delay_s:
-            await asyncio.sleep(decision.delay_s)
+            await self._sleep(decision.delay_s)
         if plan.hang:
             await self._hang(receive, send)
             return

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import redis
 
@@ -152,10 +153,26 @@ def demo_services():
 # tests start those themselves say so with ``pytestmark = pytest.mark.integration``.
 # ``make test-fast`` runs the unit tier; ``make test`` runs all three.
 INTEGRATION_FIXTURES = frozenset(
-    {"db", "transactional_db", "django_db_setup", "demo", "bff", "demo_services",
+    {"db", "transactional_db", "django_db_setup", "demo", "bff", "demo_services", "services",
      "redis_server", "redis_url", "client", "admin_client", "live_server", "tmp_path",
      "tmp_path_factory"}
 )  # fmt: skip
+
+
+# --- Hypothesis profiles ---------------------------------------------------------------
+# ``make test`` explores with Hypothesis's defaults (100 examples a property, 50 steps a
+# state machine); the unit tier alone (``make test-fast``, ``pytest -m unit``) is the loop
+# run while working, so it tries fewer. Examples that once failed are kept in
+# .hypothesis/ and replayed first by both. HYPOTHESIS_PROFILE=thorough|fast chooses.
+# No deadline in either: a loaded machine makes a slow example, not a wrong one.
+hypothesis.settings.register_profile("thorough", deadline=None)
+hypothesis.settings.register_profile("fast", deadline=None, max_examples=20, stateful_step_count=25)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    unit_only = (config.getoption("markexpr", "") or "").strip() == "unit"
+    default = "fast" if unit_only else "thorough"
+    hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", default))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -22,10 +23,16 @@ from bff_project.config import ClientAuth
 SECRET = "s" * 40
 
 
+@functools.cache
+def _rsa_private_key() -> rsa.RSAPrivateKey:
+    # Generating an RSA key takes tens of milliseconds; the module's tests share one.
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @pytest.fixture
 def keys(settings):
     """Every client on its own HMAC secret, except partner on an RSA key pair."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = _rsa_private_key()
     public_pem = (
         private.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

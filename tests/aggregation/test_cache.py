@@ -43,7 +43,7 @@ class Computation:
         return Computed(self.body, self.degraded)
 
 
-@pytest.fixture(params=["locmem", "redis"])
+@pytest.fixture(params=["locmem", pytest.param("redis", marks=pytest.mark.integration)])
 def store(request):
     if request.param == "locmem":
         return DjangoStore()

@@ -20,6 +20,7 @@ from aggregation.downstream import (
     ServiceClient,
     path_segment,
 )
+from tests.timing import hang
 
 
 def client(handler, *, max_bytes: int = 1024, threshold: int = 5) -> ServiceClient:
@@ -100,7 +101,7 @@ def test_refused_connection_is_unavailable() -> None:
 
 def test_slow_answer_is_a_timeout() -> None:
     async def handler(request):
-        await asyncio.sleep(5)
+        await hang()
         return json_response(b"{}")
 
     with pytest.raises(DownstreamTimeout):

@@ -10,6 +10,7 @@ from aggregation import fanout
 from aggregation.downstream import DownstreamStatus, DownstreamUnavailable
 from aggregation.errors import ErrorCode
 from aggregation.fanout import CallContext, Dependency
+from tests.timing import hang
 
 CONTEXT = CallContext(
     client="mobile", endpoint="home", subject="usr_1", trace_id="t" * 32, timeout=5.0
@@ -80,7 +81,7 @@ def test_critical_failure_is_raised_and_cancels_the_rest() -> None:
 
         async def slow(context, done):
             try:
-                await asyncio.sleep(30)
+                await hang()
             except asyncio.CancelledError:
                 flag.set()
                 raise
@@ -109,7 +110,7 @@ def test_critical_failure_is_raised_and_cancels_the_rest() -> None:
 
 def test_per_dependency_timeout_degrades_only_that_dependency() -> None:
     async def slow(context, done):
-        await asyncio.sleep(30)
+        await hang()
 
     result = run(
         [
@@ -123,7 +124,7 @@ def test_per_dependency_timeout_degrades_only_that_dependency() -> None:
 
 def test_request_deadline_fails_a_slow_critical_dependency() -> None:
     async def slow(context, done):
-        await asyncio.sleep(30)
+        await hang()
 
     with pytest.raises(fanout.CriticalDependencyFailed) as info:
         run([Dependency("user", slow, critical=True)], deadline=0.05)

@@ -65,6 +65,7 @@ def test_without_a_traceparent_the_root_span_takes_the_trace_id_shown(bff, spans
     assert response.json()["meta"]["traceId"] == shown
 
 
+@pytest.mark.integration  # a subprocess
 def test_with_no_exporter_asked_for_the_sdk_is_never_loaded() -> None:
     env = base_env(DJANGO_SETTINGS_MODULE="bff_project.settings")
     env.pop("OTEL_TRACES_EXPORTER", None)
@@ -82,6 +83,7 @@ def test_with_no_exporter_asked_for_the_sdk_is_never_loaded() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"  # logs may come first
 
 
+@pytest.mark.integration  # a subprocess
 def test_an_unknown_exporter_stops_start_up_with_one_line() -> None:
     env = base_env(DJANGO_SETTINGS_MODULE="bff_project.settings", OTEL_TRACES_EXPORTER="zipkinx")
     result = subprocess.run(

@@ -38,7 +38,7 @@ def who(subject: str = "usr_1", client: str = "mobile") -> Principal:
     return Principal(client=client, subject=subject, scopes=frozenset())
 
 
-@pytest.fixture(params=["redis", "django"])
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.integration), "django"])
 def store(request, settings) -> str:
     """Settings with the test rates, on Redis or (REDIS_URL unset) on Django's cache."""
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None

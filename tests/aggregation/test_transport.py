@@ -18,6 +18,7 @@ from aggregation.downstream import (
 )
 from aggregation.transport import AiohttpTransport
 from tests.conftest import free_port
+from tests.timing import hang
 
 LIMITS = httpx.Limits(max_connections=10, keepalive_expiry=30)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -125,7 +126,7 @@ def test_a_silent_server_is_a_read_timeout() -> None:
     async def handler(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
         with contextlib.suppress(asyncio.CancelledError):  # ends quietly with the test's loop
-            await asyncio.sleep(5)
+            await hang()
 
     with pytest.raises(httpx.ReadTimeout):
         asyncio.run(serve(handler, lambda url: fetch(url, read_timeout=0.1)))
@@ -180,7 +181,7 @@ def test_the_service_client_time_limit_holds_over_it(settings) -> None:
     async def handler(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
         with contextlib.suppress(asyncio.CancelledError):  # ends quietly with the test's loop
-            await asyncio.sleep(5)
+            await hang()
 
     with pytest.raises(DownstreamTimeout):
         asyncio.run(serve(handler, lambda url: get_json(service(url), time_limit=0.1)))

@@ -76,6 +76,8 @@ def test_production_start_up_names_the_missing_secret(missing: str) -> None:
         ("MAX_REQUEST_TARGET_BYTES", "-1"),
         ("SHUTDOWN_DRAIN_SECONDS", "-1"),
         ("SHUTDOWN_GRACE_SECONDS", "3600"),
+        ("CACHE_L1_MAX_ENTRIES", "-5"),
+        ("CACHE_L1_MAX_ENTRIES", "plenty"),
     ],
 )
 def test_malformed_variable_stops_start_up_with_one_line(variable: str, value: str) -> None:

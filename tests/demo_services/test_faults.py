@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
-import time
 
 import httpx
 import orjson
 import pytest
 
+from demo_services.app import make_app
 from demo_services.faults import NO_FAULTS, FaultPlan, FaultPlanError, FaultState
 from demo_services.testing import DemoServices
+from tests.timing import until
 
 FULL_PLAN = {
     "latency_ms": 5,
@@ -151,6 +153,67 @@ def test_the_random_source_is_injected() -> None:
     assert seeds == [None, 5]
 
 
+# The delay, in process with the sleep injected: what the service waits, and that it waits
+# before it answers, without the test waiting at all.
+
+
+class Recorder:
+    """An injected sleep and an ASGI ``send`` that log, in order, what the service did."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.events.append(("slept", seconds))
+
+    async def send(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.events.append(("answered", message["status"]))
+
+
+def _call_in_process(plan: FaultPlan, *, authorized: bool = True, calls: int = 1) -> Recorder:
+    recorder = Recorder()
+    app = make_app("user", "internal-token", faults=FaultState(sleep=recorder.sleep))
+    app.faults.install(plan)
+    headers = [(b"x-service-account", b"mobile-bff"), (b"x-internal-token", b"internal-token")]
+    scope = {"type": "http", "method": "GET", "path": "/users/usr_1", "query_string": b"",
+             "headers": headers if authorized else []}  # fmt: skip
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def run() -> None:
+        for _ in range(calls):
+            await app(scope, receive, recorder.send)
+
+    asyncio.run(run())
+    return recorder
+
+
+def test_latency_delays_the_answer_by_latency_ms() -> None:
+    assert _call_in_process(FaultPlan(latency_ms=300)).events == [
+        ("slept", 0.3),
+        ("answered", 200),
+    ]
+
+
+def test_jitter_comes_on_top_of_latency() -> None:
+    events = _call_in_process(FaultPlan(latency_ms=100, jitter_ms=100, seed=1), calls=3).events
+    assert [kind for kind, _ in events] == ["slept", "answered"] * 3
+    delays = [value for kind, value in events if kind == "slept"]
+    assert all(0.1 <= delay < 0.2 for delay in delays)
+    assert len(set(delays)) == 3
+
+
+def test_latency_also_delays_unauthorized_calls() -> None:
+    events = _call_in_process(FaultPlan(latency_ms=200), authorized=False).events
+    assert events == [("slept", 0.2), ("answered", 401)]
+
+
+def test_no_plan_answers_without_sleeping() -> None:
+    assert _call_in_process(NO_FAULTS).events == [("answered", 200)]
+
+
 # Through real HTTP.
 
 
@@ -159,34 +222,14 @@ def user_url(services: DemoServices) -> str:
     return services.urls["user"] + "/users/usr_1"
 
 
-def test_latency_delays_the_answer_by_at_least_latency_ms(
+def test_a_delayed_answer_is_still_the_answer(
     services: DemoServices, client: httpx.Client, headers, user_url: str
 ) -> None:
-    services.set_faults("user", latency_ms=300)
-    started = time.monotonic()
+    services.set_faults("user", latency_ms=100, jitter_ms=50, seed=1)
     response = client.get(user_url, headers=headers)
-    assert time.monotonic() - started >= 0.3
     assert response.status_code == 200
     assert response.json()["userId"] == "usr_1"
-
-
-def test_jitter_comes_on_top_of_latency(
-    services: DemoServices, client: httpx.Client, headers, user_url: str
-) -> None:
-    services.set_faults("user", latency_ms=100, jitter_ms=100, seed=1)
-    for _ in range(3):
-        started = time.monotonic()
-        assert client.get(user_url, headers=headers).status_code == 200
-        assert time.monotonic() - started >= 0.1
-
-
-def test_latency_also_delays_unauthorized_calls(
-    services: DemoServices, client: httpx.Client, user_url: str
-) -> None:
-    services.set_faults("user", latency_ms=200)
-    started = time.monotonic()
-    assert client.get(user_url).status_code == 401
-    assert time.monotonic() - started >= 0.2
+    assert client.get(user_url).status_code == 401  # delayed too (above), still refused
 
 
 def test_status_replaces_the_answer(
@@ -236,10 +279,8 @@ def test_hang_holds_the_call_without_blocking_anything_else(
     thread = threading.Thread(target=hanging_call)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while services.stats("user")["total"] == 0:
-            assert time.monotonic() < deadline, "the hanging call never reached the service"
-            time.sleep(0.01)
+        until(lambda: services.stats("user")["total"], interval=0.01,
+              message="the hanging call never reached the service")  # fmt: skip
         health = client.get(services.urls["user"] + "/_control/health")
         assert health.json() == {"service": "user", "status": "ok"}
         other = client.get(services.urls["catalog"] + "/categories", headers=headers)

@@ -115,6 +115,7 @@ def test_payloads_are_deterministic_and_differ_between_ids() -> None:
     assert payloads.product("prd_7") != payloads.product("prd_8")
 
 
+@pytest.mark.integration  # a subprocess
 def test_payloads_do_not_depend_on_the_process_hash_seed() -> None:
     script = (
         "import hashlib; from demo_services import payloads as p; "

@@ -116,6 +116,7 @@ def test_remote_propose_and_export_work_as_the_local_commands(registry) -> None:
     assert payload["text"].startswith("mobile/home v1: mobile-dev submitted")
 
 
+@pytest.mark.integration  # a subprocess
 def test_remote_commands_need_a_token_and_a_reachable_registry() -> None:
     no_token = manage("contracts", "check", "--registry", "http://127.0.0.1:9", env=ci_env(""))
     assert no_token.returncode == 1
