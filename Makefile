@@ -22,7 +22,7 @@ run: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The unit tier only: pure code, no database, Redis, services or subprocesses.
@@ -45,4 +45,4 @@ format: venv
 
 clean:
 	rm -rf $(VENV) .run db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis \
-		.import_linter_cache
+		.import_linter_cache .ci-logs
