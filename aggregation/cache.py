@@ -361,9 +361,15 @@ class ResponseCache:
         started = time.perf_counter()
         computed = await compute()
         delta = time.perf_counter() - started
-        return Entry(body=computed.body, etag=etag_for(computed.body, fingerprint), delta=delta,
-                     expiry=0.0, degraded=computed.degraded, gzip=computed.gzip,
-                     zstd=computed.zstd)  # fmt: skip
+        return Entry(
+            body=computed.body,
+            etag=etag_for(computed.body, fingerprint),
+            delta=delta,
+            expiry=0.0,
+            degraded=computed.degraded,
+            gzip=computed.gzip,
+            zstd=computed.zstd,
+        )
 
     async def _write(self, key: str, entry: Entry, policy: Policy, labels) -> None:
         ttl = self.jittered_ttl(policy)

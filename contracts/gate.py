@@ -28,7 +28,7 @@ from contract_core.schema import EndpointSpec, Rule
 from contract_core.servingrule import Approved, Choice, choose
 from contract_core.shapes import build_shape
 from contracts.codebase import code_endpoints
-from contracts.models import ContractVersion, Endpoint, MajorVersion, Status
+from contracts.models import Endpoint, MajorVersion, Status, rules_of
 
 NO_REGISTRY_ENTRY = "no_registry_entry"
 RULE_NOT_IN_CODE = "rule_not_in_code"
@@ -160,13 +160,6 @@ class Finding:
             next_major=data.get("nextMajor"),
             superseded_by=data.get("supersededBy"),
         )
-
-
-def rules_of(version: ContractVersion) -> list[Rule]:
-    return [
-        Rule(rule.section, rule.source_path, rule.output_name)
-        for rule in sorted(version.rules.all(), key=lambda r: (r.section, r.position, r.pk))
-    ]
 
 
 def live_majors(endpoint: Endpoint) -> list[MajorVersion]:

@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from contract_core.schema import Rule
+
 
 class ImmutableVersionError(ValidationError):
     """An approved (or retired) contract version, or one of its rules, was to be changed."""
@@ -349,6 +351,16 @@ class ReviewQueue(ContractVersion):
         proxy = True
         verbose_name = "version awaiting review"
         verbose_name_plural = "versions awaiting review"
+
+
+def rules_of(version: ContractVersion) -> list[Rule]:
+    """A version's whitelist as the core's rules, in the order they were picked.
+
+    Sorted here rather than by the query, so rows prefetched with the version are used
+    (the serving snapshot and the gate prefetch them for every version they read).
+    """
+    rows = sorted(version.rules.all(), key=lambda row: (row.section, row.position, row.pk))
+    return [Rule(row.section, row.source_path, row.output_name) for row in rows]
 
 
 class FieldRuleQuerySet(FrozenGuardedQuerySet):

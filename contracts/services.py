@@ -39,6 +39,7 @@ from contracts.models import (
     RegistryState,
     Role,
     Status,
+    rules_of,
 )
 from contracts.usage import Usage, usage_of
 
@@ -110,13 +111,6 @@ def require_step(user: AbstractBaseUser, version: ContractVersion, action: str) 
 
 
 # --- Reading the registry --------------------------------------------------------------
-
-
-def rules_of(version: ContractVersion) -> list[Rule]:
-    return [
-        Rule(rule.section, rule.source_path, rule.output_name)
-        for rule in version.rules.order_by("section", "position", "id")
-    ]
 
 
 def spec_for(endpoint: Endpoint) -> EndpointSpec:

@@ -25,7 +25,6 @@ from django.db import close_old_connections
 
 from contract_core.paths import RuleError
 from contract_core.projection import ProjectionPlan, compile_plan
-from contract_core.schema import Rule
 from contract_core.servingrule import Approved, choose
 from contract_core.shapes import build_shape
 from contracts.codebase import code_endpoints
@@ -105,7 +104,7 @@ def _current_generation() -> int:
 
 def load_snapshot() -> Snapshot:
     """Read the registry and decide what this code serves. Queries the database."""
-    from contracts.models import ContractVersion, MajorVersion, Status
+    from contracts.models import ContractVersion, MajorVersion, Status, rules_of
 
     generation = _current_generation()
     specs = code_endpoints()
@@ -139,7 +138,7 @@ def load_snapshot() -> Snapshot:
             choice = choose(
                 major.number,
                 (
-                    Approved(v.minor, v.fingerprint, _rules(v), ref=v)
+                    Approved(v.minor, v.fingerprint, tuple(rules_of(v)), ref=v)
                     for v in approved  # highest minor first
                 ),
                 lambda rules, spec=spec: build_shape(spec, rules),
@@ -178,13 +177,6 @@ def load_snapshot() -> Snapshot:
             reason=reason,
         )
     return Snapshot(generation=generation, majors=states, loaded_at=time.time())
-
-
-def _rules(version) -> tuple[Rule, ...]:
-    return tuple(
-        Rule(r.section, r.source_path, r.output_name)
-        for r in sorted(version.rules.all(), key=lambda r: (r.section, r.position, r.pk))
-    )
 
 
 SnapshotListener = Callable[[Snapshot], None]
