@@ -277,26 +277,10 @@ def _project_items(
 ) -> list[dict[str, Any]]:
     flat, ops = fields
     projected = []
-    if flat:
-        # _project_flat inlined: a call per item costs about a quarter of the list's time.
-        for item in items:
-            if not isinstance(item, dict):
-                drifts.append(Drift(section, path, NOT_AN_OBJECT))
-                continue
-            out: dict[str, Any] = {}
-            for op in ops:
-                value = item.get(op.name, _ABSENT)
-                if type(value) in op.types and (op.allowed is None or value in op.allowed):
-                    out[op.key] = value
-                else:
-                    value = _off_schema(value, op, section, drifts)
-                    if value is not _OMIT:
-                        out[op.key] = value
-            projected.append(out)
-        return projected
+    project = _project_flat if flat else _project_object
     for item in items:
         if isinstance(item, dict):
-            projected.append(_project_object(item, ops, section, drifts))
+            projected.append(project(item, ops, section, drifts))
         else:
             drifts.append(Drift(section, path, NOT_AN_OBJECT))
     return projected
