@@ -19,6 +19,7 @@ from aggregation import auth
 from aggregation.auth import VerifiedTokens, authenticate, authenticate_request, require_scope
 from aggregation.errors import Forbidden, Unauthenticated
 from bff_project.config import ClientAuth
+from tests.timing import FakeClock
 
 SECRET = "s" * 40
 
@@ -215,14 +216,6 @@ def test_an_explicit_key_replaces_the_configured_one(keys) -> None:
         authenticate(bearer(token()), "mobile", key=other)
 
 
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_verified_token_is_remembered_until_it_expires(keys, monkeypatch) -> None:
     decodes = []
     real_decode = jwt.decode
@@ -290,7 +283,7 @@ def test_failures_are_not_remembered(keys) -> None:
 
 
 def test_the_memory_is_bounded_expired_first() -> None:
-    clock = Clock()
+    clock = FakeClock()
     memory = VerifiedTokens(max_entries=3, clock=clock)
     key = object()
     principal = auth.Principal("mobile", "usr_1", frozenset())

@@ -10,18 +10,11 @@ import pytest
 from aggregation.cache import L1, Computed, Entry, Policy, ResponseCache, SharedError
 from aggregation.cachestore import DjangoStore, RedisStore, StoreUnavailable
 from tests.conftest import free_port
+from tests.timing import FakeClock
 
 POLICY = Policy(ttl_seconds=30, jitter_percent=10, stale_grace_seconds=300)
 FINGERPRINT = "f" * 64
 LABELS = ("mobile", "home")
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Computation:
@@ -60,7 +53,7 @@ async def get(cache: ResponseCache, compute, key="bff:k", wait=2.0):
 
 
 def test_miss_then_hit(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(store, clock)
@@ -76,7 +69,7 @@ def test_miss_then_hit(store) -> None:
 
 
 def test_expired_entry_is_recomputed(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(store, clock)
@@ -89,7 +82,7 @@ def test_expired_entry_is_recomputed(store) -> None:
 
 
 def test_jittered_ttl_stays_within_bounds() -> None:
-    cache = cache_for(DjangoStore(), Clock(), seed=7)
+    cache = cache_for(DjangoStore(), FakeClock(), seed=7)
     ttls = [cache.jittered_ttl(POLICY) for _ in range(2000)]
     assert min(ttls) >= POLICY.ttl_seconds * 0.9
     assert max(ttls) <= POLICY.ttl_seconds
@@ -97,7 +90,7 @@ def test_jittered_ttl_stays_within_bounds() -> None:
 
 
 def test_xfetch_probability_rises_as_expiry_nears() -> None:
-    cache = cache_for(DjangoStore(), Clock(), seed=42)
+    cache = cache_for(DjangoStore(), FakeClock(), seed=42)
     entry = Entry(b"{}", '"e"', delta=0.1, expiry=1000.0)
 
     def rate(now: float) -> float:
@@ -109,7 +102,7 @@ def test_xfetch_probability_rises_as_expiry_nears() -> None:
 
 
 def test_single_flight_shares_one_computation(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(store, clock)
@@ -125,7 +118,7 @@ def test_single_flight_shares_one_computation(store) -> None:
 
 
 def test_failure_reaches_every_waiter_as_a_failure(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
     compute.fail = RuntimeError("user service down")
 
     async def scenario():
@@ -145,7 +138,7 @@ def test_a_second_process_shares_the_holders_404_instead_of_recomputing(redis_ur
     """A not-found is an answer too: the waiter in another process gets it, not a call."""
     from aggregation.errors import NotFound
 
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
     compute.fail = NotFound()
 
     async def scenario():
@@ -169,7 +162,7 @@ def test_a_second_process_shares_the_holders_404_instead_of_recomputing(redis_ur
 def test_a_shared_failure_expires_after_the_negative_ttl(store) -> None:
     from aggregation.errors import DependencyUnavailable, ErrorCode
 
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
     compute.fail = DependencyUnavailable(ErrorCode.USER_PROFILE_UNAVAILABLE, "down")
 
     async def attempt(cache):
@@ -197,7 +190,7 @@ def test_a_shared_failure_expires_after_the_negative_ttl(store) -> None:
 
 
 def test_an_error_that_is_not_a_client_answer_is_not_shared(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
     compute.fail = RuntimeError("a bug")
 
     async def attempt(cache):
@@ -216,7 +209,7 @@ def test_an_error_that_is_not_a_client_answer_is_not_shared(store) -> None:
 
 
 def test_a_waiter_that_goes_away_does_not_cancel_the_computation(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(store, clock)
@@ -235,7 +228,7 @@ def test_a_waiter_that_goes_away_does_not_cancel_the_computation(store) -> None:
 
 
 def test_stale_entry_is_served_when_recomputing_fails(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(store, clock)
@@ -250,7 +243,7 @@ def test_stale_entry_is_served_when_recomputing_fails(store) -> None:
 
 
 def test_no_stale_entry_past_its_grace(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(store, clock)
@@ -264,7 +257,7 @@ def test_no_stale_entry_past_its_grace(store) -> None:
 
 
 def test_degraded_results_are_never_stored(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
     compute.degraded = ("recommendations",)
 
     async def scenario():
@@ -282,7 +275,7 @@ def test_degraded_results_are_never_stored(store) -> None:
 
 def test_a_second_process_waits_for_the_lock_holder_instead_of_recomputing(redis_url) -> None:
     """Two caches on one Redis are two processes; only one recomputes a missing key."""
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         one = cache_for(RedisStore(redis_url, timeout=0.5), clock, seed=1)
@@ -302,7 +295,7 @@ def test_a_second_process_waits_for_the_lock_holder_instead_of_recomputing(redis
 
 
 def test_a_second_process_serves_stale_while_the_holder_recomputes(redis_url) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         store = RedisStore(redis_url, timeout=0.5)
@@ -323,7 +316,7 @@ def test_a_second_process_serves_stale_while_the_holder_recomputes(redis_url) ->
 
 
 def test_a_dead_store_costs_hits_not_requests() -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
     dead = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2)
 
     async def scenario():
@@ -345,7 +338,7 @@ def test_store_errors_are_typed() -> None:
 
 
 def test_early_recomputation_refreshes_in_the_background(store) -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(store, clock, seed=3)
@@ -369,7 +362,7 @@ def test_early_recomputation_refreshes_in_the_background(store) -> None:
 
 
 def test_l1_answers_without_the_store() -> None:
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
     l1 = L1(clock=clock)
 
     async def scenario():
@@ -384,7 +377,7 @@ def test_l1_answers_without_the_store() -> None:
 
 def test_an_l1_hit_is_refreshed_early_too() -> None:
     """XFetch applies to entries held in the L1, so a hot key rarely sees a miss."""
-    clock, compute = Clock(), Computation()
+    clock, compute = FakeClock(), Computation()
 
     async def scenario():
         cache = cache_for(DjangoStore(), clock, seed=3, l1=L1(clock=clock))
@@ -418,7 +411,7 @@ def test_a_corrupt_value_under_our_key_is_a_miss(redis_url) -> None:
 
     redis.Redis.from_url(redis_url).set("bff:k", b"\x80\x04pickled?")
     compute = Computation()
-    outcome = asyncio.run(get(cache_for(RedisStore(redis_url, timeout=0.5), Clock()), compute))
+    outcome = asyncio.run(get(cache_for(RedisStore(redis_url, timeout=0.5), FakeClock()), compute))
     assert outcome.state == "miss"
 
 
@@ -427,7 +420,7 @@ def test_an_unresolvable_redis_host_costs_hits_not_requests() -> None:
     unknown = RedisStore("redis://no-such-redis-host.invalid:6379/0", timeout=0.2)
 
     async def scenario():
-        cache = cache_for(unknown, Clock())
+        cache = cache_for(unknown, FakeClock())
         return [await get(cache, compute) for _ in range(3)]
 
     assert all(o.entry.body == compute.body for o in asyncio.run(scenario()))

@@ -26,19 +26,9 @@ from aggregation import jwks
 from aggregation.auth import authenticate, authenticate_request
 from aggregation.errors import Forbidden, Unauthenticated
 from bff_project.config import ClientAuth
+from tests.timing import FakeClock
 
 SECRET = "s" * 40
-
-
-class Clock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class IdentityProvider:
@@ -135,8 +125,8 @@ def idp(settings):
 
 
 @pytest.fixture
-def clock(idp) -> Clock:
-    clock = Clock()
+def clock(idp) -> FakeClock:
+    clock = FakeClock(1_000.0)
     jwks.install(jwks.JWKSCache(idp.url, clock=clock))
     return clock
 
