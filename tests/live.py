@@ -40,6 +40,28 @@ def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.
     )
 
 
+def seed(env: dict[str, str]) -> None:
+    """Migrate ``env``'s database and load the demo registry and users into it."""
+    for command in (("migrate", "--noinput", "-v", "0"), ("seed_demo",)):
+        result = manage(*command, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+APPROVE_SUBMITTED = (
+    "from contracts import services; from contracts.models import ContractVersion; "
+    "from django.contrib.auth import get_user_model; "
+    "v = ContractVersion.objects.get(status='submitted'); "
+    "manager = get_user_model().objects.get(username='release-manager'); "
+    "services.Approve(manager, v).execute()"
+)
+
+
+def approve_submitted(env: dict[str, str]) -> None:
+    """The demo release manager approves the version in review, from another process."""
+    result = manage("shell", "-c", APPROVE_SUBMITTED, env=env)
+    assert result.returncode == 0, result.stderr
+
+
 class LiveBFF:
     """One BFF server under uvicorn on a free port; a context manager."""
 

@@ -79,7 +79,7 @@ def live_bff(demo_services: DemoServices, tmp_path_factory: pytest.TempPathFacto
 
     Shared: tests using it pick users and products no other test of it uses.
     """
-    from tests.live import LiveBFF, base_env, manage
+    from tests.live import LiveBFF, base_env, seed
 
     database = tmp_path_factory.mktemp("live-bff") / "bff.sqlite3"
     env = base_env(
@@ -94,8 +94,6 @@ def live_bff(demo_services: DemoServices, tmp_path_factory: pytest.TempPathFacto
     )
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    for command in (("migrate", "--noinput", "-v", "0"), ("seed_demo",)):
-        result = manage(*command, env=env)
-        assert result.returncode == 0, result.stderr
+    seed(env)
     with LiveBFF(env, migrate=False) as live:
         yield live

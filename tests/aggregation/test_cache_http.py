@@ -19,7 +19,7 @@ from contract_core.schema import Rule
 from contracts import services as registry_services
 from contracts.models import Endpoint
 from tests.conftest import free_port
-from tests.live import LiveBFF, base_env, manage
+from tests.live import LiveBFF, base_env, manage, seed
 from tests.timing import until
 
 
@@ -218,8 +218,7 @@ def _two_bff_processes(tmp_path, demo_services, redis_url, ttl_seconds: int):
         CACHE_L1_MAX_ENTRIES="0",
         **demo_services.env,
     )
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     policy = (
         "from contracts.models import Endpoint; "
         f"Endpoint.objects.filter(name='home').update(cache_ttl_seconds={ttl_seconds}, "

@@ -25,7 +25,7 @@ from demo_services import payloads
 from demo_services.testing import DemoServices
 from tests.aggregation.conftest import TEST_DOWNSTREAM
 from tests.conftest import free_port
-from tests.live import LiveBFF, base_env, manage
+from tests.live import LiveBFF, base_env, seed
 
 URL = "/mobile/v1/home"
 USER_FIELDS = ["userId", "displayName", "avatarUrl", "loyaltyTier"]
@@ -509,9 +509,7 @@ def test_200_concurrent_users_each_get_their_own_data(
     )
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    for command in (("migrate", "--noinput", "-v", "0"), ("seed_demo",)):
-        result = manage(*command, env=env)
-        assert result.returncode == 0, result.stderr
+    seed(env)
     users = [f"usr_{n}" for n in range(1, 201)]
     tokens = {user: mint_token("mobile", user) for user in users}
 

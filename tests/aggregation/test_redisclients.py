@@ -17,7 +17,7 @@ from django.test import override_settings
 from aggregation.cachestore import RedisStore
 from aggregation.throttling import RedisCounter
 from bff_project import config
-from tests.live import LiveBFF, base_env, manage
+from tests.live import LiveBFF, approve_submitted, base_env, seed
 
 
 def django_caches(url: str) -> dict:
@@ -114,8 +114,7 @@ def _seeded_env(tmp_path, demo_services, redis_url: str, **extra: str) -> dict[s
         **demo_services.env,
         **{"RATE_LIMITS": "off", **extra},
     )
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     return env
 
 
@@ -193,15 +192,7 @@ def test_the_bff_runs_on_a_cluster(tmp_path, demo_services, redis_cluster) -> No
         assert redis_cluster.keys("bff:mobile:home:*:u:usr_5")
         assert redis_cluster.keys("bff:throttle:mobile:usr_5:*")
         # An approval publishes the registry generation in the cluster.
-        approve = (
-            "from contracts import services; from contracts.models import ContractVersion; "
-            "from django.contrib.auth import get_user_model; "
-            "v = ContractVersion.objects.get(status='submitted'); "
-            "manager = get_user_model().objects.get(username='release-manager'); "
-            "services.Approve(manager, v).execute()"
-        )
-        result = manage("shell", "-c", approve, env=env)
-        assert result.returncode == 0, result.stderr
+        approve_submitted(env)
         assert cluster.get("bff:1:contracts:generation") is not None
 
 

@@ -9,7 +9,7 @@ import subprocess
 import httpx
 
 from aggregation.tokens import mint_token
-from tests.live import LiveBFF, base_env, manage
+from tests.live import LiveBFF, base_env, seed
 
 
 def test_sigterm_drains_then_exits(tmp_path, demo_services) -> None:
@@ -21,8 +21,7 @@ def test_sigterm_drains_then_exits(tmp_path, demo_services) -> None:
         SHUTDOWN_GRACE_SECONDS="5",
         **demo_services.env,
     )
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     # Each request waits on the user service, so all 20 are in flight at the signal.
     demo_services.set_faults("user", latency_ms=700)
     tokens = [mint_token("mobile", f"usr_{n}") for n in range(1, 21)]
@@ -76,8 +75,7 @@ def test_ctrl_c_closes_the_pools(tmp_path, demo_services) -> None:
         RATE_LIMITS="off",
         **demo_services.env,
     )
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     bff = LiveBFF(env, migrate=False)
     with bff:
         token = mint_token("mobile", "usr_7")

@@ -160,12 +160,11 @@ def test_a_database_outage_keeps_the_instance_ready_and_serving(tmp_path, demo_s
     import httpx
 
     from aggregation.tokens import mint_token
-    from tests.live import LiveBFF, base_env, manage
+    from tests.live import LiveBFF, base_env, seed
 
     database = tmp_path / "registry.sqlite3"
     env = base_env(DATABASE_URL=f"sqlite:///{database}", RATE_LIMITS="off", **demo_services.env)
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     with LiveBFF(env, migrate=False) as bff, httpx.Client(base_url=bff.url, timeout=10) as client:
         assert client.get("/readyz").status_code == 200
         # SQLite cannot open a directory: every new connection now fails.

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from tests.live import manage
+from tests.live import manage, seed
 
 # Starts servers or subprocesses of its own.
 pytestmark = pytest.mark.integration
@@ -88,8 +88,7 @@ def test_malformed_variable_stops_start_up_with_one_line(variable: str, value: s
 def test_production_settings_pass_check_deploy_without_warnings(tmp_path) -> None:
     # The deploy checks include the contract gate, which needs a migrated, seeded registry.
     env = clean_env(**PRODUCTION_SECRETS, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout

@@ -36,7 +36,7 @@ from tests.contracts.test_admin_browser import (  # noqa: F401 - fixtures used b
     success_message,
     wait,
 )
-from tests.live import LiveBFF, base_env, manage
+from tests.live import LiveBFF, base_env, manage, seed
 
 pytestmark = pytest.mark.browser
 
@@ -53,9 +53,7 @@ def bff(browser_binaries, demo_services, tmp_path_factory) -> Iterator[LiveBFF]:
                    RATE_LIMITS="off", **demo_services.env)  # fmt: skip
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    for command in (("migrate", "--noinput", "-v", "0"), ("seed_demo",)):
-        result = manage(*command, env=env)
-        assert result.returncode == 0, result.stdout + result.stderr
+    seed(env)
     with LiveBFF(env, migrate=False) as server:
         yield server
 

@@ -16,7 +16,7 @@ import redis
 
 from demo_services import payloads
 from demo_services.testing import DemoServices
-from tests.live import LiveBFF, base_env, manage
+from tests.live import LiveBFF, base_env, manage, seed
 
 DOUBLE = "tests.contracts.code_doubles.ADDITIVE"
 RENAMED = "tests.contracts.code_doubles.RENAMED_UPSTREAM"
@@ -37,8 +37,7 @@ def registry_env(tmp_path, demo_services, redis_url):
         RATE_LIMITS="off",
         **demo_services.env,
     )
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     return env
 
 

@@ -11,7 +11,7 @@ from contract_core.schema import EndpointSpec, Rule
 from contracts import services, serving
 from contracts.serving import Registry, Snapshot, load_snapshot, registry
 from demo_services import payloads
-from tests.live import LiveBFF, base_env, manage
+from tests.live import LiveBFF, approve_submitted, base_env, seed
 from tests.timing import FakeClock, until
 
 
@@ -211,8 +211,7 @@ def test_approval_reaches_another_process(tmp_path, redis_url, shared_cache) -> 
         env["REDIS_URL"] = redis_url
     else:
         env.pop("REDIS_URL", None)
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     with LiveBFF(env, migrate=False) as bff:
         import httpx
 
@@ -221,15 +220,7 @@ def test_approval_reaches_another_process(tmp_path, redis_url, shared_cache) -> 
             return body["checks"]["contracts"]["serving"]["mobile/home/v1"]
 
         until(lambda: serving() == "1.0")
-        approve = (
-            "from contracts import services; from contracts.models import ContractVersion; "
-            "from django.contrib.auth import get_user_model; "
-            "v = ContractVersion.objects.get(status='submitted'); "
-            "manager = get_user_model().objects.get(username='release-manager'); "
-            "services.Approve(manager, v).execute()"
-        )
-        result = manage("shell", "-c", approve, env=env)
-        assert result.returncode == 0, result.stderr
+        approve_submitted(env)
         until(lambda: serving() == "1.1", interval=0.02, message="the approval never arrived")
 
 
@@ -240,8 +231,7 @@ def test_approval_reaches_another_process_while_redis_is_down(tmp_path, redis_no
     env = base_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'registry.sqlite3'}", REDIS_URL=redis_node.url
     )
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     with LiveBFF(env, migrate=False) as bff:
 
         def serving() -> str:
@@ -251,15 +241,7 @@ def test_approval_reaches_another_process_while_redis_is_down(tmp_path, redis_no
 
         until(lambda: serving() == "home 1.0")
         redis_node.stop()
-        approve = (
-            "from contracts import services; from contracts.models import ContractVersion; "
-            "from django.contrib.auth import get_user_model; "
-            "v = ContractVersion.objects.get(status='submitted'); "
-            "manager = get_user_model().objects.get(username='release-manager'); "
-            "services.Approve(manager, v).execute()"
-        )
-        result = manage("shell", "-c", approve, env=env)
-        assert result.returncode == 0, result.stderr
+        approve_submitted(env)
         # The database poll (every DB_POLL_SECONDS) carries it; its delay is bounded in
         # fake time by test_with_the_cache_down_the_database_poll_carries_the_approval.
         until(lambda: serving() == "home 1.1", message="the approval never arrived")

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from contracts.api import tokens
-from tests.live import base_env, manage
+from tests.live import base_env, seed
 
 API = "/registry/api/v1"
 
@@ -39,6 +39,5 @@ def registry(tmp_path, redis_url) -> dict[str, str]:
     """The environment of a registry server: its own seeded database file, the real Redis."""
     env = base_env(DATABASE_URL=f"sqlite:///{tmp_path / 'registry.sqlite3'}",
                    REDIS_URL=redis_url)  # fmt: skip
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    assert manage("seed_demo", env=env).returncode == 0
+    seed(env)
     return env
