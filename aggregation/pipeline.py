@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from django.core.exceptions import SuspiciousOperation
@@ -74,6 +74,18 @@ _CODED_TAGS = ('-gzip"', '-zstd"')
 @dataclass(slots=True)
 class Incoming:
     """What the pipeline reads of a request: method, path, query and six headers."""
+
+    # The request headers read (lower-case, as ASGI gives them): from_headers needs no more.
+    HEADERS: ClassVar[frozenset[bytes]] = frozenset(
+        {
+            b"authorization",
+            b"accept-encoding",
+            b"if-none-match",
+            b"traceparent",
+            b"tracestate",
+            b"x-trace-id",
+        }
+    )
 
     method: str
     path: str

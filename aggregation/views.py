@@ -90,6 +90,4 @@ async def surface_not_found(request: HttpRequest, client: str, rest: str) -> Htt
         error = VersionNotFound(f"{client} has no such version of this API.")
     else:
         error = NotFound()
-    response = error_for(error, trace_id)
-    response[TRACE_HEADER] = trace_id
-    return response
+    return error_for(error, trace_id)  # the envelope carries X-Trace-Id

@@ -115,7 +115,20 @@ class APIHandler(ASGIHandler):
     def _settings_changed(self) -> None:
         """What the direct path keeps of settings, read again when they change (tests)."""
         self._hsts = _hsts_value()
-        self._proxy_ssl_header = settings.SECURE_PROXY_SSL_HEADER
+        from aggregation.pipeline import Incoming
+
+        # The TLS proxy's header as the scope names it ("x-forwarded-proto"), and its value.
+        proxy = settings.SECURE_PROXY_SSL_HEADER
+        self._proxy_header = (
+            proxy[0].removeprefix("HTTP_").replace("_", "-").lower() if proxy else None
+        )
+        self._proxy_secure_value = proxy[1] if proxy else None
+        # What the direct path reads of a request: the pipeline's headers, the host check's
+        # and the proxy's.
+        wanted = {*Incoming.HEADERS, b"host", b"x-forwarded-host"}
+        if self._proxy_header:
+            wanted.add(self._proxy_header.encode("latin-1"))
+        self._wanted_headers = frozenset(wanted)
         self._hosts: dict[tuple, bool] = {}
         self._routes: list[tuple[Any, Any]] | None = None
         self._paths: dict[str, tuple] = {}
@@ -151,11 +164,14 @@ class APIHandler(ASGIHandler):
         if matched is None:
             return False
         surface, major, kwargs = matched
+        # Only the headers something here reads; repeated ones joined, as Django does.
         headers: dict[str, str] = {}
+        wanted = self._wanted_headers
         for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+            name = raw_name.lower()
+            if name in wanted:
+                key, value = name.decode("latin-1"), raw_value.decode("latin-1")
+                headers[key] = f"{headers[key]},{value}" if key in headers else value
         if not self._host_allowed(headers.get("host"), headers.get("x-forwarded-host"), scope):
             return False
         try:
@@ -221,11 +237,10 @@ class APIHandler(ASGIHandler):
 
     def _is_secure(self, scope: Scope, headers: dict[str, str]) -> bool:
         """``HttpRequest.is_secure()`` on the scope: the proxy's header when configured."""
-        if self._proxy_ssl_header:
-            meta_name, secure_value = self._proxy_ssl_header
-            value = headers.get(meta_name.removeprefix("HTTP_").replace("_", "-").lower())
+        if self._proxy_header:
+            value = headers.get(self._proxy_header)
             if value is not None:
-                return value.split(",", 1)[0].strip() == secure_value
+                return value.split(",", 1)[0].strip() == self._proxy_secure_value
         return scope.get("scheme") == "https"
 
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
